@@ -1,0 +1,53 @@
+"""Image input/output: validation, reorientation, volumes, naming and atomic writes."""
+
+from wmhkit.io.images import (
+    ImgLike,
+    check_img,
+    check_mask,
+    img_label,
+    mask_volume_ml,
+    new_img_like,
+    reorient_like,
+    reorient_to_ras,
+    source_path,
+    voxel_sizes_mm,
+    voxel_volume_ml,
+)
+from wmhkit.io.outputs import (
+    OutputPaths,
+    atomic_path,
+    bids_stem,
+    cache_dir,
+    file_sha256,
+    img_sha256,
+    output_paths,
+    safe_output_path,
+    save_img,
+    write_json,
+    write_tsv,
+)
+
+__all__ = [
+    "ImgLike",
+    "OutputPaths",
+    "atomic_path",
+    "bids_stem",
+    "cache_dir",
+    "check_img",
+    "check_mask",
+    "file_sha256",
+    "img_label",
+    "img_sha256",
+    "mask_volume_ml",
+    "new_img_like",
+    "output_paths",
+    "reorient_like",
+    "reorient_to_ras",
+    "safe_output_path",
+    "save_img",
+    "source_path",
+    "voxel_sizes_mm",
+    "voxel_volume_ml",
+    "write_json",
+    "write_tsv",
+]
