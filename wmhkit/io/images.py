@@ -320,14 +320,22 @@ def reorient_like(ras_data: np.ndarray, reference: nib.spatialimages.SpatialImag
     return apply_orientation(ras_data, transform)
 
 
+def _is_orthogonal(affine: np.ndarray) -> bool:
+    columns = np.asarray(affine)[:3, :3]
+    gram = columns.T @ columns
+    return bool(np.allclose(gram, np.diag(np.diag(gram))))
+
+
 def voxel_volume_ml(img: nib.spatialimages.SpatialImage) -> float:
     """Volume of one voxel in mL (1 mL = 1000 mm^3).
 
     >>> import numpy as np, nibabel as nib
-    >>> voxel_volume_ml(nib.Nifti1Image(np.zeros((2, 2, 2)), np.diag([2.0, 2.0, 2.5, 1.0])))
+    >>> voxel_volume_ml(nib.Nifti1Image(np.zeros((2, 2, 2)), np.diag([2.0, 2.5, 2.0, 1.0])))
     0.01
     """
-    return float(abs(np.linalg.det(np.asarray(img.affine)[:3, :3]))) / 1000.0
+    return float(np.prod(voxel_sizes_mm(img))) / 1000.0 if _is_orthogonal(img.affine) else float(
+        abs(np.linalg.det(np.asarray(img.affine)[:3, :3]))
+    ) / 1000.0
 
 
 def mask_volume_ml(mask: ImgLike, threshold: float = 0.5) -> float:
