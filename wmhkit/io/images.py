@@ -89,11 +89,28 @@ def _load_path(path: Path) -> nib.spatialimages.SpatialImage:
             f"Input image {label} is not a NIfTI or MGZ file (expected .nii, .nii.gz or .mgz); convert it first."
         )
     try:
-        return nib.load(str(path))
+        img = nib.load(str(path))
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputImageError(
             f"Input image {label} could not be read as an image ({type(exc).__name__}: {exc}); check that the file is complete."
         ) from None
+    if isinstance(img, nib.Nifti1Image):
+        _check_raw_pixdim(path, type(img.header), label)
+    return img
+
+
+def _check_raw_pixdim(path: Path, header_class, label: str) -> None:
+    # nibabel silently repairs zero or negative pixdim on load; a header that says so is broken.
+    try:
+        with nib.openers.ImageOpener(str(path)) as handle:
+            raw = header_class.from_fileobj(handle, check=False)
+        pixdim = np.asarray(raw["pixdim"][1:4], dtype=float)
+    except Exception:  # the load above succeeded; a failure here is not the user's to fix
+        return
+    if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
+        raise InputImageError(
+            f"Input image {label} has voxel sizes {tuple(float(z) for z in pixdim)} in its header; every size must be positive."
+        )
 
 
 def _read_data(img: nib.spatialimages.SpatialImage, label: str) -> np.ndarray:
