@@ -1,0 +1,149 @@
+"""The MNI152 2009a symmetric template (1 mm) bundled in nilearn's wheel.
+
+The maps are read with nibabel straight from the files that nilearn ships, exactly as
+``nilearn.datasets.load_mni152_template(resolution=1)`` and its GM/WM/brain-mask siblings
+build them (intensities divided by their maximum; brain mask = T1 above 0.2), without
+importing ``nilearn.datasets`` (which imports scikit-learn and costs about 2.5 s). A test
+checks that both routes give identical voxels. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from wmhkit.errors import OptionError, WmhkitError
+from wmhkit.io import atomic_path, cache_dir
+
+__all__ = [
+    "TEMPLATE_KINDS",
+    "TEMPLATE_SHAPE",
+    "TEMPLATE_AFFINE",
+    "BRAIN_MASK_THRESHOLD",
+    "load_template",
+    "template_data",
+    "template_path",
+    "cached_array",
+]
+
+#: Map names accepted by :func:`load_template`.
+TEMPLATE_KINDS = ("t1", "brain_mask", "gm", "wm", "csf")
+#: Shape of the 1 mm MNI152 2009a grid (voxels).
+TEMPLATE_SHAPE = (197, 233, 189)
+#: Voxel-to-MNI-mm affine of the 1 mm grid.
+TEMPLATE_AFFINE = np.array(
+    [[1.0, 0.0, 0.0, -98.0], [0.0, 1.0, 0.0, -134.0], [0.0, 0.0, 1.0, -72.0], [0.0, 0.0, 0.0, 1.0]]
+)
+#: nilearn's ``load_mni152_brain_mask`` default: template T1 (scaled 0-1) above this is brain.
+BRAIN_MASK_THRESHOLD = 0.2
+
+_FILES = {
+    "t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+    "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+    "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+}
+
+
+def template_path(kind: str) -> Path:
+    """Path of nilearn's bundled file for ``kind`` ("t1", "gm" or "wm")."""
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise OptionError("The MNI template needs nilearn; install it with `pip install nilearn`.")
+    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / _FILES[kind]
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in TEMPLATE_KINDS:
+        raise OptionError(f"Template kind {kind!r} is unknown; choose one of {', '.join(TEMPLATE_KINDS)}.")
+
+
+@functools.lru_cache(maxsize=None)
+def template_data(kind: str = "t1") -> np.ndarray:
+    """Voxels of one template map on the 1 mm grid, read once per process (read-only array).
+
+    Parameters
+    ----------
+    kind : {"t1", "brain_mask", "gm", "wm", "csf"}, default "t1"
+        "t1", "gm", "wm": float32 scaled to 0-1. "brain_mask": uint8, T1 above 0.2.
+        "csf": float32, ``1 - gm - wm`` clipped to 0-1 inside the brain mask, 0 outside.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape :data:`TEMPLATE_SHAPE`; not writeable (copy before changing it).
+    """
+    _check_kind(kind)
+    if kind in _FILES:
+        data = np.asanyarray(nib.load(str(template_path(kind))).dataobj).astype(np.float32)
+        data /= data.max()
+    elif kind == "brain_mask":
+        data = (template_data("t1") > BRAIN_MASK_THRESHOLD).astype(np.uint8)
+    else:  # csf
+        data = np.clip(1.0 - template_data("gm") - template_data("wm"), 0.0, 1.0)
+        data *= template_data("brain_mask")
+    data.setflags(write=False)
+    return data
+
+
+def load_template(kind: str = "t1") -> nib.Nifti1Image:
+    """One MNI152 2009a symmetric 1 mm map (197 x 233 x 189 voxels) as a NIfTI image.
+
+    Parameters
+    ----------
+    kind : {"t1", "brain_mask", "gm", "wm", "csf"}, default "t1"
+        T1 intensities (0-1), the whole-brain mask (uint8, nilearn's T1 > 0.2), grey- and
+        white-matter probabilities (0-1), or CSF probability derived as ``1 - gm - wm`` inside
+        the brain mask.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        On the MNI 1 mm grid (:data:`TEMPLATE_AFFINE`), sform/qform code 4 (MNI). The voxels
+        are cached once per process and shared read-only.
+
+    Raises
+    ------
+    wmhkit.errors.OptionError
+        When ``kind`` is not one of the names above.
+
+    Examples
+    --------
+    >>> img = load_template("brain_mask")
+    >>> img.shape, img.get_data_dtype().name
+    ((197, 233, 189), 'uint8')
+    """
+    _check_kind(kind)
+    img = nib.Nifti1Image(template_data(kind), TEMPLATE_AFFINE.copy())
+    img.set_sform(TEMPLATE_AFFINE, 4)
+    img.set_qform(TEMPLATE_AFFINE, 4)
+    return img
+
+
+def cached_array(name: str, build: Callable[[], np.ndarray]) -> np.ndarray:
+    """A derived template array, built once per machine and kept as ``<name>.npy`` in
+    ``wmhkit.io.cache_dir("templates")`` (later processes load it in milliseconds).
+
+    A cache file that cannot be read is rebuilt; one that cannot be written is skipped.
+    Returned arrays are read-only.
+    """
+    path = cache_dir("templates") / f"{name}.npy"
+    array = None
+    if path.exists():
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            array = None
+    if array is None:
+        array = np.ascontiguousarray(build())
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, array, allow_pickle=False)
+        except (OSError, WmhkitError):  # a read-only cache only costs time
+            pass
+    array.setflags(write=False)
+    return array
