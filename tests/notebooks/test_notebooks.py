@@ -1,0 +1,91 @@
+"""Execute every walkthrough notebook headless, with small parameters, and fail on any error.
+
+Each notebook's parameters cell reads ``WMHKIT_NOTEBOOK_SMALL=1`` and shrinks its data. A
+notebook whose wmhkit dependency cannot be imported is skipped with the import error as the
+reason; any other failure fails the test.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+#: Notebook -> the wmhkit modules it needs (skip only if one of these fails to import).
+NOTEBOOKS = {
+    "01_one_subject.ipynb": ["wmhkit.segmentation", "wmhkit.regions", "wmhkit.synth"],
+    "02_cohort.ipynb": ["wmhkit.cohort", "wmhkit.segmentation", "wmhkit.synth"],
+    "03_burden_vs_age.ipynb": ["wmhkit.stats", "wmhkit.synth"],
+    "04_dementia_risk.ipynb": ["wmhkit.stats", "wmhkit.synth"],
+    "05_training.ipynb": ["wmhkit.train", "wmhkit.synth"],
+}
+#: Seconds one notebook may take with small parameters.
+TIMEOUT_S = 600
+
+
+def _missing_dependency(modules: list[str]) -> str | None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            return f"{name} cannot be imported yet ({exc})"
+    return None
+
+
+def _execute(name: str, tmp_path: Path, monkeypatch, parameters: dict | None = None) -> float:
+    """Run a notebook in a fresh python3 kernel inside ``tmp_path``; returns the seconds it took.
+
+    ``parameters`` replace assignments of the first code cell (the parameters cell), the way a
+    user edits it: ``{"COHORT_TABLE": "'/path/table.tsv'"}`` turns ``COHORT_TABLE = None`` into
+    ``COHORT_TABLE = '/path/table.tsv'``.
+    """
+    path = NOTEBOOK_DIR / name
+    assert path.exists(), f"{path} is missing"
+    reason = _missing_dependency(NOTEBOOKS[name])
+    if reason:
+        pytest.skip(reason)
+    notebook = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
+        f"{name} is committed with outputs; strip them"
+    )
+    parameters_cell = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    for key, value in (parameters or {}).items():
+        lines = parameters_cell.source.splitlines()
+        hits = [i for i, line in enumerate(lines) if line.startswith(f"{key} = ")]
+        assert hits, f"{name}: the parameters cell has no {key} = ... line"
+        lines[hits[0]] = f"{key} = {value}"
+        parameters_cell.source = "\n".join(lines)
+    monkeypatch.setenv("WMHKIT_NOTEBOOK_SMALL", "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    client = nbclient.NotebookClient(notebook, timeout=TIMEOUT_S, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError, naming the cell, on any error
+    elapsed = time.perf_counter() - start
+    errors = [out for cell in notebook.cells for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    assert not errors
+    return elapsed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_notebook_executes(name, tmp_path, monkeypatch):
+    elapsed = _execute(name, tmp_path, monkeypatch)
+    print(f"{name} executed in {elapsed:.1f} s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["03_burden_vs_age.ipynb", "04_dementia_risk.ipynb"])
+def test_notebook_runs_on_a_user_table(name, tmp_path, monkeypatch):
+    """The parameters cell really switches to the user's data: here the example table in data/."""
+    table = NOTEBOOK_DIR.parent / "data" / "example_cohort.tsv"
+    _execute(name, tmp_path, monkeypatch, {"COHORT_TABLE": repr(str(table))})
+    outputs = list((tmp_path / "wmhkit_outputs").rglob("*.png"))
+    assert outputs, f"{name} wrote no figure"
