@@ -1,0 +1,83 @@
+"""``wmhkit cohort``: segment a whole dataset into a BIDS-derivatives folder, and rebuild its report.
+
+``wmhkit cohort run INPUT --out DERIV`` processes every T1 (resumable; local processes or a
+Dask cluster); ``wmhkit cohort report INPUT --out DERIV`` rebuilds the combined table, the
+QC report and the group map from what is already in DERIV. The exit code is 0 when every
+subject succeeded, 1 when any failed (see ``wmhkit_errors.tsv``), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "run", "run_report"]
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT",
+                        help="BIDS dataset, folder of images, quoted glob ('/data/*/t1.nii.gz') or CSV manifest")
+    parser.add_argument("--out", "-o", required=True, metavar="DERIV", help="BIDS-derivatives output folder")
+
+
+def register(subparsers) -> None:
+    """Add ``cohort run`` and ``cohort report`` to the ``wmhkit`` parser."""
+    parser = subparsers.add_parser("cohort", help="segment a whole cohort (resumable, parallel) with a QC report",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="cohort_command", metavar="ACTION")
+    run_parser = actions.add_parser("run", help="segment every T1 of INPUT into DERIV")
+    _add_common(run_parser)
+    run_parser.add_argument("--workers", "-j", type=int, default=1, help="local worker processes (default 1)")
+    run_parser.add_argument("--scheduler", metavar="ADDRESS",
+                            help="Dask scheduler address (tcp://host:8786); runs on its workers instead")
+    run_parser.add_argument("--method", choices=("model", "baseline"), default="model",
+                            help="ConvNet model (default) or the classical baseline")
+    run_parser.add_argument("--model", default="default", help="model name or .pt path (default: default)")
+    run_parser.add_argument("--threshold", type=float, help="probability threshold for the mask (default: the model's)")
+    run_parser.add_argument("--no-resume", dest="resume", action="store_false",
+                            help="recompute subjects whose outputs are already complete")
+    run_parser.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML QC report")
+    run_parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                            help="no progress bar")
+    # Another per-subject function (module:function), e.g. for testing; not part of the documented interface.
+    run_parser.add_argument("--processor", default=None, help=argparse.SUPPRESS)
+    run_parser.set_defaults(func=run)
+    report_parser = actions.add_parser("report", help="rebuild table, QC report and group map of DERIV")
+    _add_common(report_parser)
+    report_parser.set_defaults(func=run_report)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _print_summary(table, out: str, errors_path) -> int:
+    counts = table["status"].value_counts()
+    failed = int(counts.get("failed", 0))
+    print(f"wmhkit cohort: {int(counts.get('ok', 0))} ok, {failed} failed, {int(counts.get('not run', 0))} not run; "
+          f"table {out}/wmhkit_cohort.tsv")
+    if failed:
+        print(f"wmhkit cohort: failures listed in {errors_path}")
+    return 1 if failed else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``wmhkit cohort run``; returns 0 when every subject succeeded, else 1."""
+    from wmhkit.cohort import run_cohort
+    from wmhkit.cohort.worker import DEFAULT_PROCESSOR
+
+    options = {} if args.threshold is None else {"threshold": args.threshold}
+    result = run_cohort(
+        args.input, args.out, workers=args.workers, scheduler=args.scheduler, method=args.method, model=args.model,
+        resume=args.resume, report=args.report, progress=args.progress, processor=args.processor or DEFAULT_PROCESSOR,
+        **options,
+    )
+    return _print_summary(result.table, args.out, result.errors_path)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run ``wmhkit cohort report``: rebuild the outputs of a run from its per-subject files."""
+    from wmhkit.cohort import build_table, discover_inputs, write_group_map, write_report
+    from wmhkit.cohort.table import write_tables
+
+    table = build_table(discover_inputs(args.input), args.out)
+    _, errors_path = write_tables(table, args.out)
+    write_group_map(table, args.out)
+    print(f"wmhkit cohort: report {write_report(table, args.out)}")
+    return _print_summary(table, args.out, errors_path)

@@ -1,0 +1,259 @@
+"""Run a cohort: discover inputs, spread subjects over local processes or a Dask cluster,
+then rebuild the combined table, the QC report and the group map from the files on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pandas as pd
+
+from wmhkit import __version__
+from wmhkit.cohort.discover import discover_inputs
+from wmhkit.cohort.worker import DEFAULT_PROCESSOR, init_worker, process_subject
+from wmhkit.errors import OptionError
+from wmhkit.io import write_json
+
+__all__ = ["CohortResult", "run_cohort", "write_dataset_description", "METHODS"]
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("model", "baseline")
+
+
+@dataclass
+class CohortResult:
+    """What a cohort run produced.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+        The BIDS-derivatives folder.
+    table : pandas.DataFrame
+        The combined table (one row per input; also written to ``table_path``).
+    table_path, errors_path, report_path : pathlib.Path or None
+        ``wmhkit_cohort.tsv``, ``wmhkit_errors.tsv`` (only when a subject failed) and
+        ``wmhkit_report.html``.
+    runs : pandas.DataFrame
+        This run's per-subject records: stem, status (ok/skipped/failed), error, seconds,
+        peak_rss_mb, pid.
+    seconds : float
+        Wall time of the whole run.
+    """
+
+    out_dir: Path
+    table: pd.DataFrame
+    table_path: Path
+    errors_path: Path | None
+    report_path: Path | None
+    runs: pd.DataFrame = field(repr=False)
+    seconds: float = 0.0
+
+    @property
+    def n_failed(self) -> int:
+        """Subjects whose status in the combined table is ``failed``."""
+        return int((self.table["status"] == "failed").sum()) if len(self.table) else 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no subject failed."""
+        return self.n_failed == 0
+
+
+def write_dataset_description(out_dir: Path, source: str) -> Path:
+    """``dataset_description.json`` of a BIDS-derivatives folder written by wmhkit."""
+    description = {
+        "Name": "wmhkit white-matter hyperintensity segmentation",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "wmhkit", "Version": __version__, "Description": "WMH from 3D T1"}],
+        "SourceDatasets": [{"URL": Path(source).resolve().as_uri() if Path(source).exists() else str(source)}],
+    }
+    return write_json(description, out_dir / "dataset_description.json")
+
+
+def _tasks(inputs: pd.DataFrame, out_dir: Path, method, model, resume, processor, options) -> list[dict]:
+    return [
+        {
+            "input_path": row.input_path,
+            "out_dir": str(out_dir / row.out_subdir),
+            "stem": row.stem,
+            "method": method,
+            "model": model,
+            "resume": resume,
+            "processor": processor,
+            "options": options,
+        }
+        for row in inputs.itertuples()
+    ]
+
+
+def _run_serial(tasks: list[dict], method: str, model: str) -> Iterator[dict]:
+    init_worker(method, model, threads=None)
+    for task in tasks:
+        yield process_subject(task)
+
+
+def _run_processes(tasks: list[dict], workers: int, method: str, model: str) -> Iterator[dict]:
+    import multiprocessing
+
+    # forkserver/spawn start clean interpreters (no threads or locks inherited from the parent).
+    context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(method, model, 1)) as pool:
+        futures = {pool.submit(process_subject, task): task for task in tasks}
+        for future in as_completed(futures):
+            yield _result_or_failure(future, futures[future])
+
+
+def _result_or_failure(future, task: dict) -> dict:
+    try:
+        return future.result()
+    except Exception as exc:  # the worker process itself died (memory, segfault)
+        return {"stem": task["stem"], "status": "failed", "error": f"worker died: {type(exc).__name__}: {exc}",
+                "seconds": float("nan"), "peak_rss_mb": float("nan"), "pid": None}
+
+
+def _run_dask(tasks: list[dict], scheduler, method: str, model: str) -> Iterator[dict]:
+    try:
+        from distributed import Client, as_completed as dask_as_completed
+    except ImportError:
+        raise OptionError("Option --scheduler needs dask[distributed]; install wmhkit[dask].") from None
+    client = scheduler if isinstance(scheduler, Client) else None
+    try:
+        if client is None:
+            try:
+                client = Client(getattr(scheduler, "scheduler_address", scheduler), timeout="30s")
+            except OSError as exc:
+                raise OptionError(f"Option --scheduler {scheduler}: cannot reach a Dask scheduler ({exc}); "
+                                  "check the address (tcp://host:8786).") from None
+        # The model is loaded once per Dask worker process (init_worker caches it there).
+        client.run(init_worker, method, model, 1)
+        futures = [client.submit(process_subject, task, key=f"wmhkit-{task['stem']}-{time.time_ns()}", pure=False)
+                   for task in tasks]
+        by_key = {future.key: task for future, task in zip(futures, tasks)}
+        for future in dask_as_completed(futures):
+            yield _result_or_failure(future, by_key[future.key])
+    finally:
+        if client is not None and client is not scheduler:
+            client.close()
+
+
+def _progress(records: Iterable[dict], total: int, show: bool | None) -> Iterator[dict]:
+    from tqdm.auto import tqdm
+
+    counts = {"ok": 0, "skipped": 0, "failed": 0}
+    with tqdm(total=total, unit="subject", desc="wmhkit cohort", disable=None if show is None else not show) as bar:
+        for record in records:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+            bar.set_postfix(done=counts["ok"] + counts["skipped"], failed=counts["failed"], refresh=False)
+            bar.update(1)
+            yield record
+
+
+def run_cohort(
+    source,
+    out_dir,
+    *,
+    workers: int = 1,
+    scheduler=None,
+    method: str = "model",
+    model: str = "default",
+    resume: bool = True,
+    report: bool = True,
+    group_map: bool = True,
+    progress: bool | None = None,
+    processor: str = DEFAULT_PROCESSOR,
+    on_result: Callable[[dict], None] | None = None,
+    **options,
+) -> CohortResult:
+    """Segment every T1 of a cohort into a BIDS-derivatives folder.
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        BIDS dataset, folder, glob or CSV manifest (see :func:`discover_inputs`), or a table
+        it returned.
+    out_dir : str or path
+        The derivatives folder (created). Per-subject outputs go to
+        ``sub-<id>/[ses-<id>/]anat/``.
+    workers : int, default 1
+        Local worker processes (1 runs in this process). Ignored with ``scheduler``.
+    scheduler : str, distributed.Client or cluster, optional
+        A Dask scheduler address (``tcp://host:8786``), client or cluster: subjects run on its
+        workers with the same per-subject code.
+    method : {"model", "baseline"}, default "model"
+        Segmentation method passed to :func:`wmhkit.segmentation.segment_file`.
+    model : str, default "default"
+        Model name or checkpoint path (``method="model"``).
+    resume : bool, default True
+        Skip subjects whose outputs are complete and whose input sha256 and model version
+        match their JSON; False recomputes everything.
+    report, group_map : bool, default True
+        Write the HTML QC report and the MNI lesion-frequency map after the run.
+    progress : bool or None, default None
+        Progress bar (None: only on a terminal).
+    processor : str, default ``"wmhkit.segmentation:segment_file"``
+        The per-subject function as ``module:function`` (importable by the workers).
+    on_result : callable, optional
+        Called in this process with each per-subject record as it arrives.
+    **options
+        More keyword arguments for the processor (``threshold``, ``min_lesion_mm3``, ...).
+
+    Raises
+    ------
+    wmhkit.errors.OptionError, wmhkit.errors.ModelError, wmhkit.errors.TableError
+        Unknown method, fewer than one worker, unreachable scheduler, missing model, or inputs
+        that cannot be discovered. A problem with one subject never raises: it is recorded.
+
+    Returns
+    -------
+    CohortResult
+        The combined table is rebuilt from the per-subject files, so an interrupted run
+        followed by a rerun gives the same table as one uninterrupted run.
+    """
+    from wmhkit.cohort.table import build_table, write_tables
+
+    start = time.perf_counter()
+    if method not in METHODS:
+        raise OptionError(f"Option --method {method!r} is not known; use one of {', '.join(METHODS)}.")
+    if int(workers) < 1:
+        raise OptionError(f"Option --workers {workers} must be at least 1.")
+    if method == "model":
+        from wmhkit.segmentation.models import model_path
+
+        model_path(model)  # a missing model is one error for the run, not one per subject
+    inputs = source if isinstance(source, pd.DataFrame) else discover_inputs(source)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_dataset_description(out_dir, str(source) if not isinstance(source, pd.DataFrame) else "manifest")
+    tasks = _tasks(inputs, out_dir, method, model, resume, processor, options)
+    if scheduler is not None:
+        records = _run_dask(tasks, scheduler, method, model)
+    elif int(workers) == 1 or len(tasks) == 1:
+        records = _run_serial(tasks, method, model)
+    else:
+        records = _run_processes(tasks, min(int(workers), len(tasks)), method, model)
+    runs = []
+    for record in _progress(records, len(tasks), progress):
+        runs.append(record)
+        if on_result is not None:
+            on_result(record)
+    runs = pd.DataFrame(runs, columns=["stem", "status", "error", "seconds", "peak_rss_mb", "pid"])
+    table = build_table(inputs, out_dir)
+    table_path, errors_path = write_tables(table, out_dir)
+    if group_map and (table["status"] == "ok").any():
+        from wmhkit.cohort.groupmaps import write_group_map
+
+        write_group_map(table, out_dir)
+    report_path = None
+    if report and len(table):
+        from wmhkit.cohort.report import write_report
+
+        report_path = write_report(table, out_dir)
+    return CohortResult(out_dir, table, table_path, errors_path, report_path, runs, time.perf_counter() - start)

@@ -1,0 +1,142 @@
+"""The per-subject task that every executor (local processes, Dask workers) runs.
+
+:func:`process_subject` never raises for a problem with one subject: it returns a record
+with ``status`` ``"ok"``, ``"skipped"`` (complete from an earlier run) or ``"failed"`` (with
+the reason), and writes ``<stem>_error.json`` for a failure so that the combined table can
+be rebuilt from the files alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from wmhkit.io import OutputPaths, file_sha256, write_json
+from wmhkit.cohort.resume import cohort_paths, flatten, incomplete_reason, read_json
+
+__all__ = ["DEFAULT_PROCESSOR", "init_worker", "process_subject", "expected_model", "peak_rss_mb"]
+
+logger = logging.getLogger(__name__)
+
+#: The per-subject function, as ``module:function``: writes every output, returns the JSON content.
+DEFAULT_PROCESSOR = "wmhkit.segmentation:segment_file"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / 1024.0**2
+
+
+def _resolve(processor: str):
+    module, _, name = processor.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def expected_model(method: str, model: str) -> tuple[str | None, str | None]:
+    """Name and version of the model a run asks for (loaded once per process and cached).
+
+    The classical baseline is ``("baseline", BASELINE_VERSION)``.
+    """
+    if method != "model":
+        from wmhkit.segmentation import BASELINE_VERSION
+
+        return method, BASELINE_VERSION
+    from wmhkit.segmentation.models import load_model
+
+    loaded = load_model(model)
+    return loaded.name, loaded.version
+
+
+def init_worker(method: str, model: str, threads: int | None = 1) -> None:
+    """Prepare a worker process: cap its threads, load the model once.
+
+    Parameters
+    ----------
+    method : {"model", "baseline"}
+        Segmentation method.
+    model : str
+        Model name or path (ignored for ``"baseline"``).
+    threads : int or None, default 1
+        Threads per worker for BLAS and torch; None leaves the libraries' defaults.
+        With N workers on N cores, one thread each avoids oversubscription.
+    """
+    if threads:
+        # SimpleITK is left alone: the MNI alignment fixes its own thread count, and its result
+        # depends on that count (a cohort must not depend on how it was spread over workers).
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[variable] = str(threads)
+        if "torch" in sys.modules or method == "model":
+            try:
+                import torch
+
+                torch.set_num_threads(threads)
+            except ImportError:  # pragma: no cover - torch is optional for baseline runs
+                pass
+    try:
+        expected_model(method, model)
+    except Exception as exc:  # reported per subject, where the failure is recorded
+        logger.warning("Model %s could not be loaded in the worker: %s", model, exc)
+
+
+def _error_text(exc: BaseException) -> str:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def process_subject(task: dict) -> dict:
+    """Segment one subject (unless complete), run its QC, and report.
+
+    Parameters
+    ----------
+    task : dict
+        ``input_path``, ``out_dir`` (the subject's output folder), ``stem``, ``method``,
+        ``model``, ``resume`` (bool), ``options`` (more keyword arguments for the processor)
+        and ``processor`` (``module:function``, default :data:`DEFAULT_PROCESSOR`).
+
+    Returns
+    -------
+    dict
+        ``stem``, ``status`` (ok/skipped/failed), ``error`` (one line or ""), ``seconds``,
+        ``peak_rss_mb`` and ``pid``.
+    """
+    from wmhkit.cohort.qc import subject_qc
+
+    start = time.perf_counter()
+    paths = OutputPaths(Path(task["out_dir"]), task["stem"])
+    extra = cohort_paths(paths)
+    record = {"stem": task["stem"], "status": "ok", "error": "", "pid": os.getpid()}
+    sha = None
+    try:
+        sha = file_sha256(task["input_path"]) if Path(task["input_path"]).is_file() else None
+        if task.get("resume", True) and sha is not None:
+            name, version = expected_model(task["method"], task["model"])
+            reason = incomplete_reason(task["input_path"], paths, method=task["method"], model_name=name,
+                                       model_version=version, input_sha256=sha)
+            if reason is None:
+                record.update(status="skipped", seconds=time.perf_counter() - start, peak_rss_mb=peak_rss_mb())
+                return record
+            logger.debug("%s: recomputing (%s)", task["stem"], reason)
+        # Leftovers of an interrupted run: temporary files (never final outputs) and stale QC.
+        stale = list(paths.out_dir.glob(f".{paths.stem}_*.tmp*")) if paths.out_dir.is_dir() else []
+        for path in stale + [extra["qc_json"], extra["thumbnail"], paths.mni_mask]:
+            path.unlink(missing_ok=True)
+        processor = _resolve(task.get("processor") or DEFAULT_PROCESSOR)
+        options = dict(task.get("options") or {})
+        summary = processor(task["input_path"], task["out_dir"], method=task["method"], model=task["model"], **options)
+        summary = flatten(summary if isinstance(summary, dict) else read_json(paths.summary_json) or {})
+        write_json(subject_qc(task["input_path"], paths, summary, extra["thumbnail"]), extra["qc_json"])
+        extra["error_json"].unlink(missing_ok=True)
+    except Exception as exc:  # one bad scan must not stop the cohort
+        record.update(status="failed", error=_error_text(exc))
+        logger.warning("%s failed: %s", task["stem"], record["error"])
+        write_json({"input": task["input_path"], "input_sha256": sha, "error": record["error"],
+                    "traceback": traceback.format_exc()}, extra["error_json"])
+    record.update(seconds=time.perf_counter() - start, peak_rss_mb=peak_rss_mb())
+    return record
