@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from cohort_testdata import write_bids
+from .cohort_testdata import write_bids
 
 #: Two good subjects (one with two sessions would cost a third segmentation) and one corrupt scan.
 SUBJECTS = {"01": [None], "02": ["1"], "03": [None]}

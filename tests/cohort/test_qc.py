@@ -6,7 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from cohort_testdata import template_t1
+from .cohort_testdata import template_t1
 from wmhkit.cohort.qc import CONTRAST_RATIO_MIN, wm_gm_ratio, write_thumbnail
 
 

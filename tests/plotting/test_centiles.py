@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from figure_fixtures import cohort_table  # noqa: F401 (fixtures)
+from .figure_fixtures import cohort_table  # noqa: F401 (fixtures)
 
 from wmhkit.errors import OptionError, TableError
 from wmhkit.plotting import plot_burden_vs_age

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from figure_fixtures import cohort_table  # noqa: F401 (fixtures)
+from .figure_fixtures import cohort_table  # noqa: F401 (fixtures)
 
 from wmhkit.errors import TableError
 from wmhkit.plotting import plot_site_effect

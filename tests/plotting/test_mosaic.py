@@ -5,7 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from figure_fixtures import head_and_lesion, canvas_rgb  # noqa: F401 (fixtures)
+from .figure_fixtures import head_and_lesion, canvas_rgb  # noqa: F401 (fixtures)
 from matplotlib.figure import Figure
 
 from wmhkit.errors import OptionError

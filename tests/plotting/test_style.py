@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from figure_fixtures import cohort_table  # noqa: F401 (fixtures)
+from .figure_fixtures import cohort_table  # noqa: F401 (fixtures)
 from matplotlib.image import imread
 
 from wmhkit.errors import OptionError, OutputError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from preprocess_testdata import make_subject, random_subject_to_mni
+from .preprocess_testdata import make_subject, random_subject_to_mni
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import importlib
 import nibabel as nib
 import numpy as np
 import pytest
-from preprocess_testdata import make_subject, mean_distance_mm
+from .preprocess_testdata import make_subject, mean_distance_mm
 
 from wmhkit.errors import InputImageError
 from wmhkit.preprocess import QUALITY_THRESHOLD, MNIAlignment, align_to_mni, load_template

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-from preprocess_testdata import make_subject, random_subject_to_mni
+from .preprocess_testdata import make_subject, random_subject_to_mni
 from scipy import ndimage
 
 from wmhkit.io import mask_volume_ml

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from preprocess_testdata import random_subject_to_mni
+from .preprocess_testdata import random_subject_to_mni
 from scipy import ndimage
 
 from wmhkit.preprocess import TEMPLATE_ICV_ML, MNIAlignment, estimate_etiv_ml

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from preprocess_testdata import make_subject
+from .preprocess_testdata import make_subject
 
 from wmhkit.errors import InputImageError
 from wmhkit.preprocess import MNIAlignment, normalize_intensity

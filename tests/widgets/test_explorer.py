@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from widget_fixtures import t1_and_probseg  # noqa: F401 (fixtures)
+from .widget_fixtures import t1_and_probseg  # noqa: F401 (fixtures)
 
 from wmhkit.errors import OptionError, TableError
 from wmhkit.widgets import FLAG_COLUMNS, CohortExplorer

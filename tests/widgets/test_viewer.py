@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from widget_fixtures import t1_and_probseg, lesion_boxes  # noqa: F401 (fixtures)
+from .widget_fixtures import t1_and_probseg, lesion_boxes  # noqa: F401 (fixtures)
 
 from wmhkit.errors import OptionError
 from wmhkit.widgets import SliceViewer, view_slices, widgets_available

@@ -44,15 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
-    """Send wmhkit's log records to stderr at the level the flags ask for."""
+def configure_logging(verbose: int = 0, quiet: bool = False):
+    """Send wmhkit's log records to stderr at the level the flags ask for.
+
+    Returns a function that restores the previous logging set-up (the command line may run
+    inside a Python process, e.g. a notebook or a test, that has its own).
+    """
+    root = logging.getLogger("wmhkit")
+    previous = (list(root.handlers), root.level, root.propagate)
+
+    def restore() -> None:
+        root.handlers[:], root.level, root.propagate = previous[0], previous[1], previous[2]
+
     level = logging.WARNING if quiet else (logging.INFO if verbose <= 1 else logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose > 1 else "%(message)s"))
-    root = logging.getLogger("wmhkit")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    return restore
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    configure_logging(args.verbose, args.quiet)
+    restore_logging = configure_logging(args.verbose, args.quiet)
     try:
         return int(args.func(args) or 0)
     except WmhkitError as exc:
@@ -73,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wmhkit: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore_logging()
 
 
 if __name__ == "__main__":  # pragma: no cover
