@@ -1,0 +1,58 @@
+"""MNI-space masks: the white-matter envelope, ventricle zone and brain box."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE, template_data
+from wmhkit.segmentation import atlas
+
+
+def _voxel(mni_mm):
+    ijk = np.linalg.inv(TEMPLATE_AFFINE) @ np.r_[mni_mm, 1.0]
+    return tuple(int(round(v)) for v in ijk[:3])
+
+
+def test_envelope_covers_white_matter_not_cerebellum_or_skull():
+    envelope = atlas.wm_envelope_mni()
+    assert envelope.shape == TEMPLATE_SHAPE and envelope.dtype == bool
+    volume_ml = envelope.sum() / 1000.0
+    assert 500 < volume_ml < 1000
+    assert envelope[_voxel([-26, -10, 28])]  # left centrum semiovale
+    assert envelope[_voxel([-20, 10, 15])]  # anterior horn region (periventricular)
+    assert not envelope[_voxel([0, -65, -30])]  # cerebellar vermis
+    assert not envelope[_voxel([0, -25, -40])]  # brain stem
+    assert not envelope[template_data("brain_mask") == 0].any()
+    # Most of the confident white matter is inside.
+    assert envelope[template_data("wm") > 0.9].mean() > 0.97
+
+
+def test_envelope_is_cached_on_disk_and_reloaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("WMHKIT_CACHE_DIR", str(tmp_path))
+    atlas.wm_envelope_mni.cache_clear()
+    first = atlas.wm_envelope_mni()
+    assert any(tmp_path.rglob("wm_envelope_v*.npy"))
+    atlas.wm_envelope_mni.cache_clear()
+    np.testing.assert_array_equal(atlas.wm_envelope_mni(), first)
+
+
+def test_brain_box_holds_the_template_brain():
+    box = atlas.brain_box()
+    brain = template_data("brain_mask") > 0
+    assert brain[box].sum() == brain.sum()
+    assert all(s.stop <= n for s, n in zip(box, TEMPLATE_SHAPE))
+
+
+def test_brain_box_is_the_network_input_box():
+    network = pytest.importorskip("wmhkit.segmentation.network")
+    assert atlas.brain_box() == tuple(network.MNI_BRAIN_BOX)
+
+
+def test_ventricle_zone_and_deep_gm():
+    zone = atlas.ventricle_zone_mni()
+    ventricles = atlas.label_mask_mni(atlas.VENTRICLE_LABELS)
+    assert ventricles.sum() > 5000 and zone[ventricles].all() and zone.sum() > 2 * ventricles.sum()
+    deep = atlas.deep_gm_mni()
+    assert deep[_voxel([-12, -18, 8])]  # left thalamus
+    assert not (deep & ventricles).any()

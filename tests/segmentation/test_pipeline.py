@@ -1,0 +1,229 @@
+"""End to end on phantoms: outputs on the input grid, consistent volumes, robustness to geometry."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from wmhkit.errors import ModelError, OptionError
+from wmhkit.io import file_sha256, voxel_volume_ml
+from wmhkit.segmentation import SegmentationResult, available_models, segment, segment_file
+
+
+def _data(img):
+    return np.asanyarray(img.dataobj)
+
+
+def _check_on_grid(result: SegmentationResult, img):
+    for out in (result.mask, result.probseg, result.brain_mask):
+        assert out.shape == img.shape[:3]
+        np.testing.assert_allclose(out.affine, img.affine, atol=1e-5)
+    assert result.mask.get_data_dtype() == np.uint8 and result.probseg.get_data_dtype() == np.float32
+    mask, prob, brain = _data(result.mask), _data(result.probseg), _data(result.brain_mask)
+    assert set(np.unique(mask)) <= {0, 1}
+    assert prob.min() >= 0.0 and prob.max() <= 1.0
+    thr = result.metadata["thresholds"]["probability"]
+    assert (prob[mask > 0] >= thr).all()  # the mask is the thresholded probability (minus small lesions)
+    assert not (mask.astype(bool) & ~brain.astype(bool)).any()
+    assert result.lesion_ml == pytest.approx(mask.sum() * voxel_volume_ml(img))
+
+
+@pytest.fixture(scope="module")
+def baseline_result(phantom_2mm):
+    return segment(phantom_2mm.t1, method="baseline")
+
+
+def test_baseline_on_phantom(baseline_result, phantom_2mm):
+    result = baseline_result
+    _check_on_grid(result, phantom_2mm.t1)
+    assert result.etiv_ml > 800
+    assert result.metadata["model"]["name"] == "baseline"
+    assert result.metadata["input"]["sha256"] and result.metadata["input"]["path"] is None
+    assert set(result.metadata["timings_s"]) >= {"preprocess", "inference", "to_subject", "postprocess", "total"}
+    # What the baseline calls lesion lies at or next to true lesions (precision, not recall).
+    truth = _data(phantom_2mm.lesion_mask) > 0
+    found = _data(result.mask) > 0
+    if found.any():
+        near = ndimage.binary_dilation(truth, iterations=2)
+        assert (found & near).sum() >= 0.5 * found.sum()
+    assert result.lesions is not None and len(result.lesions) == result.metadata["lesion_count"]
+
+
+def test_save_writes_exactly_the_outputs(baseline_result, phantom_2mm, tmp_path):
+    paths = baseline_result.save(tmp_path / "out", stem="sub-01_T1w")
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    expected = ["sub-01_T1w_desc-brain_mask.nii.gz", "sub-01_T1w_desc-wmh_mask.nii.gz",
+                "sub-01_T1w_desc-wmh_probseg.nii.gz", "sub-01_T1w_lesions.tsv", "sub-01_T1w_wmh.json"]
+    if baseline_result.regions is not None:
+        expected.append("sub-01_T1w_regions.tsv")
+    assert names == sorted(expected)
+    summary = json.loads(paths.summary_json.read_text())
+    assert summary["lesion_ml"] == pytest.approx(baseline_result.lesion_ml, abs=1e-3)
+    assert summary["thresholds"]["min_lesion_mm3"] == 5.0 and "write" in summary["timings_s"]
+    assert summary["wmhkit_version"] and summary["model"]["version"]
+    mask = nib.load(str(paths.wmh_mask))
+    assert mask.get_data_dtype() == np.uint8
+    np.testing.assert_allclose(mask.affine, phantom_2mm.t1.affine, atol=1e-5)
+    np.testing.assert_array_equal(np.asanyarray(mask.dataobj), _data(baseline_result.mask))
+
+
+def test_failed_save_leaves_nothing(baseline_result, tmp_path):
+    broken = SegmentationResult(**{**baseline_result.__dict__, "lesions": object()})  # cannot be written
+    with pytest.raises(Exception):
+        broken.save(tmp_path / "out", stem="s")
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_save_never_overwrites_the_input(baseline_result, tmp_path):
+    from wmhkit.errors import OutputError
+
+    source = tmp_path / "s_desc-wmh_mask.nii.gz"
+    nib.save(baseline_result.mask, str(source))
+    before = file_sha256(source)
+    result = SegmentationResult(**{**baseline_result.__dict__, "metadata": {**baseline_result.metadata, "input": {"path": str(source)}}})
+    with pytest.raises(OutputError, match="overwrite the input"):
+        result.save(tmp_path, stem="s")
+    assert file_sha256(source) == before
+
+
+@pytest.mark.slow
+def test_segment_file_returns_the_json(phantom_2mm, tmp_path):
+    path = tmp_path / "sub-02_T1w.nii.gz"
+    nib.save(phantom_2mm.t1, str(path))
+    summary = segment_file(path, tmp_path / "out", method="baseline", regions=False, threshold=0.6, min_lesion_mm3=10)
+    assert summary["input"]["sha256"] == file_sha256(path)
+    assert summary["thresholds"]["probability"] == 0.6 and summary["thresholds"]["min_lesion_mm3"] == 10.0
+    written = json.loads((tmp_path / "out" / "sub-02_T1w_wmh.json").read_text())
+    assert written["lesion_ml"] == summary["lesion_ml"] and "regions_tsv" not in written["outputs"]
+    assert not (tmp_path / "out" / "sub-02_T1w_regions.tsv").exists()
+
+
+@pytest.mark.slow
+def test_tiny_model_runs(phantom_2mm, tiny_model_path):
+    result = segment(phantom_2mm.t1, model=tiny_model_path, regions=False)
+    _check_on_grid(result, phantom_2mm.t1)
+    assert result.metadata["model"]["name"] == "tiny" and result.metadata["model"]["version"] == "test-0"
+    # Nothing outside the white-matter envelope, whatever the (random) network says.
+    assert _data(result.probseg)[_data(result.brain_mask) == 0].max() == 0.0
+
+
+def test_bad_options(phantom_2mm):
+    with pytest.raises(OptionError, match="--method"):
+        segment(phantom_2mm.t1, method="magic")
+    with pytest.raises(OptionError, match="--threshold"):
+        segment(phantom_2mm.t1, method="baseline", threshold=1.5)
+
+
+def test_missing_default_model_is_explained(phantom_2mm):
+    if "default" in available_models():
+        pytest.skip("the default model is installed")
+    with pytest.raises(ModelError, match="--method baseline"):
+        segment(phantom_2mm.t1)
+
+
+def _reoriented(img, codes):
+    from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
+
+    data = _data(img)
+    transform = ornt_transform(io_orientation(img.affine), axcodes2ornt(codes))
+    return nib.Nifti1Image(apply_orientation(data, transform), img.affine @ inv_ornt_aff(transform, data.shape))
+
+
+def _rotated(img, degrees):
+    angle = np.deg2rad(degrees)
+    rotation = np.eye(4)
+    rotation[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    return nib.Nifti1Image(_data(img), rotation @ img.affine)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["LAS", "LIA", "RAS", "oblique"])
+def test_orientations_give_the_same_answer(phantom_2mm, baseline_result, variant):
+    img = _rotated(phantom_2mm.t1, 15.0) if variant == "oblique" else _reoriented(phantom_2mm.t1, variant)
+    result = segment(img, method="baseline", regions=False)
+    _check_on_grid(result, img)
+    assert result.etiv_ml == pytest.approx(baseline_result.etiv_ml, rel=0.05)
+    assert result.lesion_ml == pytest.approx(baseline_result.lesion_ml, rel=0.35, abs=0.3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float64])
+def test_dtypes(phantom_2mm, baseline_result, dtype):
+    data = _data(phantom_2mm.t1).astype(np.float64)
+    top = 250.0 if dtype == np.uint8 else 3000.0
+    scaled = (data - data.min()) / (data.max() - data.min()) * top
+    img = nib.Nifti1Image(np.round(scaled).astype(dtype) if dtype != np.float64 else scaled, phantom_2mm.t1.affine)
+    result = segment(img, method="baseline", regions=False)
+    _check_on_grid(result, img)
+    assert result.lesion_ml == pytest.approx(baseline_result.lesion_ml, rel=0.35, abs=0.3)
+
+
+def _resampled(img, voxel_mm):
+    from wmhkit.preprocess.resampling import resample_array
+
+    sizes = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
+    extent = sizes * np.array(img.shape)
+    voxel_mm = np.broadcast_to(np.asarray(voxel_mm, float), (3,))
+    shape = tuple(int(n) for n in np.floor(extent / voxel_mm))
+    affine = img.affine.copy()
+    affine[:3, :3] = img.affine[:3, :3] / sizes * voxel_mm
+    return nib.Nifti1Image(resample_array(_data(img).astype(np.float32), img.affine, shape, affine, order=1), affine)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("voxel_mm", [0.7, 1.5, (1.0, 1.0, 3.0)], ids=["0.7mm", "1.5mm", "1x1x3mm"])
+def test_resolutions(phantom_2mm, voxel_mm):
+    img = _resampled(phantom_2mm.t1, voxel_mm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0.7-3 mm inputs are valid: no warning
+        result = segment(img, method="baseline", regions=False)
+    _check_on_grid(result, img)
+    truth = _data(phantom_2mm.lesion_mask) > 0
+    assert result.lesion_ml < 3 * truth.sum() * voxel_volume_ml(phantom_2mm.t1) + 0.5
+
+
+@pytest.mark.slow
+def test_skull_on_phantom(phantom_2mm_skull):
+    result = segment(phantom_2mm_skull.t1, method="baseline")
+    _check_on_grid(result, phantom_2mm_skull.t1)
+    brain = _data(phantom_2mm_skull.brain_mask) > 0
+    found = _data(result.mask) > 0
+    assert not (found & ~ndimage.binary_dilation(brain, iterations=1)).any()  # never in skull or scalp
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+@pytest.mark.parametrize("which", ["real_t1_1p75mm", "real_t1_1mm"])
+def test_real_heads_end_to_end(request, which, tiny_model_path, tmp_path):
+    path = request.getfixturevalue(which)
+    img = nib.load(str(path))
+    baseline = segment(path, method="baseline")
+    _check_on_grid(baseline, img)
+    assert baseline.lesion_ml <= 2.0  # healthy heads
+    assert baseline.alignment.quality > 0.5
+    model = "default" if "default" in available_models() else tiny_model_path
+    result = segment(path, model=model, regions=False)
+    _check_on_grid(result, img)
+    paths = result.save(tmp_path)
+    assert json.loads(paths.summary_json.read_text())["input"]["sha256"] == file_sha256(path)
+
+
+def test_envelope_slices_match_the_whole_box(tiny_model_path):
+    from wmhkit.segmentation.atlas import brain_box, wm_envelope_mni
+    from wmhkit.segmentation.models import load_model
+    from wmhkit.segmentation.network import predict_volume
+    from wmhkit.segmentation.pipeline import _predict_envelope_slices
+
+    loaded = load_model(tiny_model_path)
+    rng = np.random.default_rng(0)
+    box = brain_box()
+    envelope = wm_envelope_mni()[box][:, :, ::4]  # a thinner stack keeps the test fast
+    volume = rng.random(envelope.shape).astype(np.float32)
+    fast = _predict_envelope_slices(loaded.net, volume, envelope, "cpu")
+    full = predict_volume(loaded.net, volume)
+    np.testing.assert_allclose(fast[envelope], full[envelope], atol=1e-6)

@@ -1,0 +1,94 @@
+"""``wmhkit segment``: WMH masks, probability maps, volumes and regional tables for T1 images.
+
+Examples
+--------
+    wmhkit segment sub-01_T1w.nii.gz sub-02_T1w.nii.gz --out derivatives/wmhkit
+    wmhkit segment head.nii.gz --out out --method baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    """Add the ``segment`` subcommand."""
+    from wmhkit.segmentation.postprocess import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
+
+    parser = subparsers.add_parser(
+        "segment",
+        help="segment white-matter hyperintensities in 3D T1 images",
+        description=(
+            "Segment white-matter hyperintensities in one or more 3D T1-weighted images. For each "
+            "input <stem>.nii[.gz] writes <stem>_desc-wmh_mask.nii.gz, <stem>_desc-wmh_probseg.nii.gz, "
+            "<stem>_desc-brain_mask.nii.gz, <stem>_wmh.json, <stem>_regions.tsv and <stem>_lesions.tsv "
+            "into --out. An input that cannot be used is reported in one sentence; the others are still "
+            "processed and the exit code is 2."
+        ),
+    )
+    parser.add_argument("inputs", nargs="+", metavar="T1", help="3D T1 images (.nii, .nii.gz, .mgz)")
+    parser.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument(
+        "--method",
+        choices=("model", "baseline"),
+        default="model",
+        help="trained network (default) or the classical training-free baseline",
+    )
+    parser.add_argument("--model", default="default", metavar="NAME|PATH", help="model name or .pt file (default: default)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"lesion probability threshold, 0-1 (default {DEFAULT_THRESHOLD:g})",
+    )
+    parser.add_argument(
+        "--min-lesion-mm3",
+        type=float,
+        default=DEFAULT_MIN_LESION_MM3,
+        metavar="N",
+        help=f"drop lesions smaller than N mm^3 (default {DEFAULT_MIN_LESION_MM3:g})",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device for the network: cpu (default) or cuda")
+    parser.add_argument("--no-regions", action="store_true", help="skip the regional table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Segment every input; returns 0 when all succeeded, 2 when any input was refused."""
+    from tqdm import tqdm
+
+    from wmhkit.errors import WmhkitError
+    from wmhkit.segmentation import load_model, segment
+    from wmhkit.segmentation.postprocess import check_options
+
+    check_options(args.threshold, args.min_lesion_mm3)
+    out_dir = Path(args.out)
+    model = load_model(args.model, args.device) if args.method == "model" else None
+    failures = 0
+    for path in tqdm(args.inputs, desc="segment", unit="image", disable=None):
+        try:
+            result = segment(
+                path,
+                method=args.method,
+                model=model if model is not None else args.model,
+                threshold=args.threshold,
+                min_lesion_mm3=args.min_lesion_mm3,
+                device=args.device,
+                regions=not args.no_regions,
+            )
+            paths = result.save(out_dir)
+        except WmhkitError as exc:
+            if getattr(args, "debug", False):
+                raise
+            failures += 1
+            print(f"wmhkit: error: {exc}", file=sys.stderr)
+            continue
+        tqdm.write(
+            f"{path}: {result.lesion_ml:.2f} mL WMH in {result.lesion_count} lesions, eTIV {result.etiv_ml:.0f} mL"
+            f" -> {paths.wmh_mask}"
+        )
+    return 2 if failures else 0

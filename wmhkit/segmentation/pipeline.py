@@ -1,0 +1,427 @@
+"""``wmhkit.segment``: one T1 image in, lesion probability, mask, volumes and regions out.
+
+Stages (each timed; the times go to ``<stem>_wmh.json`` under ``timings_s``):
+
+1. ``preprocess`` -- :func:`wmhkit.preprocess.prepare_t1`: input check, MNI alignment, intensity
+   normalisation (white matter 1.0), brain mask and eTIV, normalised T1 on the MNI 1 mm grid.
+2. ``inference`` -- the network (:func:`wmhkit.segmentation.network.predict_volume`) or the
+   classical baseline (:func:`wmhkit.segmentation.baseline.baseline_probability`) on the brain
+   box of the MNI grid (153 x 189 x 159 voxels); the probability is set to 0 outside the cerebral
+   white-matter envelope (:func:`wmhkit.segmentation.atlas.wm_envelope_mni`).
+3. ``to_subject`` -- the probability is sampled back onto the input grid (trilinear, through the
+   alignment's subject-to-MNI affine), only inside the part of the grid the brain box covers,
+   so large inputs cost no more than their brain.
+4. ``postprocess`` -- threshold and minimum lesion size
+   (:func:`wmhkit.segmentation.postprocess.threshold_and_clean`), volumes, lesion table.
+5. ``regions`` -- :func:`wmhkit.regions.quantify_subject` when available.
+
+torch is imported only when ``method="model"`` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+import nibabel as nib
+import numpy as np
+
+from wmhkit.errors import OptionError
+from wmhkit.segmentation.models import DEFAULT_MODEL, load_model
+from wmhkit.segmentation.postprocess import (
+    DEFAULT_MIN_LESION_MM3,
+    DEFAULT_THRESHOLD,
+    check_options,
+    lesion_table,
+    threshold_and_clean,
+)
+from wmhkit.segmentation.result import SegmentationResult
+
+__all__ = ["METHODS", "BASELINE_VERSION", "segment", "segment_file", "probability_mni"]
+
+logger = logging.getLogger(__name__)
+
+#: Segmentation methods: the trained network, or the classical training-free baseline.
+METHODS = ("model", "baseline")
+#: Version of the classical baseline's rules (recorded as its model version).
+BASELINE_VERSION = "1"
+
+
+def _peak_rss_gb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+    return round(peak / (1024**3 if sys.platform == "darwin" else 1024**2), 3)
+
+
+class _Timer:
+    """Collects wall times (s) of named stages and the process's peak memory after each."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self.peak_rss_gb: dict[str, float | None] = {}
+        self._start = time.perf_counter()
+        self._last = self._start
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.times[name] = round(self.times.get(name, 0.0) + now - self._last, 3)
+        self.peak_rss_gb[name] = _peak_rss_gb()
+        self._last = now
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self._start, 3)
+
+
+def _on_brain_box(t1_mni: nib.Nifti1Image) -> tuple[np.ndarray, np.ndarray, tuple[slice, slice, slice]]:
+    """The normalised T1 inside the MNI brain box, the box's affine and its slices of the 1 mm grid."""
+    from wmhkit.preprocess.resampling import resample_array
+    from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE
+    from wmhkit.segmentation.atlas import brain_box
+
+    box = brain_box()
+    starts = np.array([s.start for s in box], float)
+    box_affine = TEMPLATE_AFFINE.copy()
+    box_affine[:3, 3] += starts
+    box_shape = tuple(s.stop - s.start for s in box)
+    affine = np.asarray(t1_mni.affine, float)
+    if tuple(t1_mni.shape[:3]) == TEMPLATE_SHAPE and np.allclose(affine, TEMPLATE_AFFINE, atol=1e-4):
+        data = np.asarray(np.asanyarray(t1_mni.dataobj)[box], dtype=np.float32)
+    else:  # another MNI grid (already cropped, or another voxel size): sample the box from it
+        data = resample_array(np.asanyarray(t1_mni.dataobj), affine, box_shape, box_affine, order=1)
+    return data, box_affine, box
+
+
+def probability_mni(
+    t1_box: np.ndarray, box: tuple[slice, slice, slice], *, method: str = "model", model=None, device: str = "cpu"
+) -> tuple[np.ndarray, dict]:
+    """Lesion probability on the MNI brain box, 0 outside the white-matter envelope.
+
+    Parameters
+    ----------
+    t1_box : numpy.ndarray
+        Normalised T1 on the brain box of the MNI 1 mm grid.
+    box : tuple of slice
+        The box's slices of the 1 mm grid (:func:`wmhkit.segmentation.atlas.brain_box`).
+    method : {"model", "baseline"}, default "model"
+    model : LoadedModel, optional
+        Required for ``method="model"``.
+    device : str, default "cpu"
+
+    Returns
+    -------
+    probability : numpy.ndarray
+        float32 (0-1), shape of ``t1_box``.
+    details : dict
+        Method-specific numbers for the JSON (baseline tissue levels).
+    """
+    from wmhkit.segmentation.atlas import wm_envelope_mni
+
+    details: dict = {}
+    envelope = wm_envelope_mni()[box]
+    if method == "model":
+        probability = _predict_envelope_slices(model.net, t1_box, envelope, device)
+    else:
+        from wmhkit.preprocess.templates import template_data
+        from wmhkit.segmentation.atlas import deep_gm_mni, ventricle_zone_mni
+        from wmhkit.segmentation.baseline import baseline_probability
+
+        priors = [template_data(kind)[box] for kind in ("wm", "gm", "csf")]
+        probability, details = baseline_probability(
+            t1_box, *priors, ventricle_zone=ventricle_zone_mni()[box], deep_gm=deep_gm_mni()[box]
+        )
+    probability = np.clip(probability, 0.0, 1.0, out=np.asarray(probability, dtype=np.float32))
+    probability[~envelope] = 0.0
+    return probability, details
+
+
+def _predict_envelope_slices(net, t1_box: np.ndarray, envelope: np.ndarray, device: str) -> np.ndarray:
+    """Run the 2.5D network only on the slices that cross the envelope (plus their input context).
+
+    Each output slice depends only on its ``in_slices`` neighbours, so the result on those
+    slices is exactly that of the whole box; the rest is 0 (outside the envelope anyway).
+    """
+    from wmhkit.segmentation.network import predict_volume
+
+    axis = int(getattr(net, "slice_axis", 2))
+    half = int(net.down[0][0].in_channels) // 2 if hasattr(net, "down") else 0
+    used = np.flatnonzero(envelope.any(axis=tuple(a for a in range(3) if a != axis)))
+    probability = np.zeros(t1_box.shape, dtype=np.float32)
+    if used.size == 0:
+        return probability
+    first, last = int(used[0]), int(used[-1]) + 1
+    low, high = max(first - half, 0), min(last + half, t1_box.shape[axis])
+    index = [slice(None)] * 3
+    index[axis] = slice(low, high)
+    predicted = predict_volume(net, t1_box[tuple(index)], device=device)
+    keep = [slice(None)] * 3
+    keep[axis] = slice(first - low, last - low)
+    index[axis] = slice(first, last)
+    probability[tuple(index)] = predicted[tuple(keep)]
+    return probability
+
+
+def _subject_box(shape: tuple[int, ...], subject_affine: np.ndarray, mni_to_subject: np.ndarray, box_affine, box_shape):
+    """Slices of the subject grid that can receive a non-zero probability from the MNI box."""
+    corners = np.array(np.meshgrid(*[[-1, n] for n in box_shape], indexing="ij")).reshape(3, -1).T
+    world_mni = corners @ box_affine[:3, :3].T + box_affine[:3, 3]
+    to_voxels = np.linalg.inv(subject_affine) @ mni_to_subject
+    voxels = world_mni @ to_voxels[:3, :3].T + to_voxels[:3, 3]
+    low = np.clip(np.floor(voxels.min(axis=0)).astype(int) - 1, 0, shape)
+    high = np.clip(np.ceil(voxels.max(axis=0)).astype(int) + 2, 0, shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+
+
+def _to_subject(probability_box: np.ndarray, box_affine: np.ndarray, alignment, reference: nib.Nifti1Image):
+    """Trilinear resampling of the MNI-box probability onto the subject grid.
+
+    Returns the float32 probability on the whole grid and the slices of the sub-grid outside
+    which it is 0.
+    """
+    from wmhkit.preprocess.resampling import resample_array
+
+    shape = tuple(reference.shape[:3])
+    out = np.zeros(shape, dtype=np.float32)
+    sub = _subject_box(shape, reference.affine, alignment.mni_to_subject, box_affine, probability_box.shape)
+    if any(s.stop <= s.start for s in sub):
+        return out, sub
+    sub_affine = np.asarray(reference.affine, float).copy()
+    sub_affine[:3, 3] = reference.affine[:3, :3] @ np.array([s.start for s in sub], float) + reference.affine[:3, 3]
+    sub_shape = tuple(s.stop - s.start for s in sub)
+    # Same map as MNIAlignment.resample_to_subject, restricted to the sub-grid the box covers.
+    out[sub] = resample_array(
+        probability_box, box_affine, sub_shape, sub_affine, alignment.subject_to_mni, order=1, dtype=np.float32
+    )
+    np.clip(out[sub], 0.0, 1.0, out=out[sub])
+    return out, sub
+
+
+def _quantify_regions(mask_img, checked, alignment, subject, timer):
+    try:
+        from wmhkit.regions import quantify_subject
+    except ImportError:
+        logger.info("wmhkit.regions is not available; no regional table.")
+        timer.lap("regions")
+        return None, None
+    try:
+        result = quantify_subject(mask_img, checked, alignment=alignment, subject=subject)
+    except Exception as exc:  # noqa: BLE001 - a regions failure must not lose the segmentation
+        from wmhkit.errors import WmhkitError
+
+        if isinstance(exc, WmhkitError):
+            raise
+        logger.warning("Regional quantification failed (%s: %s); the result has no regional table.", type(exc).__name__, exc)
+        return None, f"{type(exc).__name__}: {exc}"
+    finally:
+        timer.lap("regions")
+    return result, None
+
+
+def _model_description(method: str, loaded) -> dict:
+    if method == "model":
+        return loaded.describe()
+    return {"name": "baseline", "version": BASELINE_VERSION, "file": None, "sha256": None, "architecture": "classical"}
+
+
+def segment(
+    img,
+    *,
+    method: str = "model",
+    model=DEFAULT_MODEL,
+    threshold: float = DEFAULT_THRESHOLD,
+    min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3,
+    device: str = "cpu",
+    regions: bool = True,
+    subject: str | None = None,
+) -> SegmentationResult:
+    """Segment white-matter hyperintensities in a 3D T1-weighted image.
+
+    Parameters
+    ----------
+    img : str, os.PathLike or nibabel image
+        3D T1 (skull on or off, any orientation, 0.7-1.5 mm isotropic or up to 1 x 1 x 3 mm,
+        any numeric dtype).
+    method : {"model", "baseline"}, default "model"
+        The trained network, or the classical training-free baseline.
+    model : str, os.PathLike or LoadedModel, default "default"
+        Registry name (:func:`wmhkit.segmentation.available_models`) or ``.pt`` path; ignored by
+        the baseline.
+    threshold : float, default 0.5
+        Probability at or above which a voxel is lesion.
+    min_lesion_mm3 : float, default 5.0
+        Connected lesions smaller than this (mm^3) are removed.
+    device : str, default "cpu"
+        Torch device for the network (``"cuda"`` where present).
+    regions : bool, default True
+        Compute the regional table with :func:`wmhkit.regions.quantify_subject`.
+    subject : str, optional
+        Subject label for the tables; default the input's file stem.
+
+    Returns
+    -------
+    SegmentationResult
+        Probability, mask and brain mask on the input grid, volumes (mL), eTIV (mL), alignment,
+        regional and lesion tables, and the metadata written to ``<stem>_wmh.json``.
+
+    Raises
+    ------
+    wmhkit.errors.InputImageError
+        The image cannot be used (one sentence says why).
+    wmhkit.errors.ModelError
+        ``method="model"`` and the model is missing or unreadable.
+    wmhkit.errors.OptionError
+        An option is out of range.
+    """
+    from wmhkit import __version__
+    from wmhkit.io import bids_stem, img_sha256, new_img_like, source_path, voxel_sizes_mm, voxel_volume_ml
+    from wmhkit.preprocess import prepare_t1
+
+    timer = _Timer()
+    if method not in METHODS:
+        raise OptionError(f"Option --method {method!r} is unknown; use 'model' or 'baseline'.")
+    threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
+    loaded = load_model(model, device) if method == "model" else None
+    timer.lap("load_model")
+
+    prepared = prepare_t1(img)
+    checked, alignment = prepared.img, prepared.alignment
+    timer.lap("preprocess")
+    if alignment.flagged:
+        logger.warning(
+            "MNI alignment of %s is poor (quality %.2f); check the result by eye.",
+            source_path(checked) or "the image",
+            alignment.quality,
+        )
+
+    t1_box, box_affine, box = _on_brain_box(prepared.t1_mni)
+    probability_box, details = probability_mni(t1_box, box, method=method, model=loaded, device=device)
+    del t1_box
+    timer.lap("inference")
+
+    brain = np.asanyarray(prepared.brain_mask.dataobj) > 0
+    probability, sub = _to_subject(probability_box, box_affine, alignment, checked)
+    probability[~brain] = 0.0
+    del probability_box
+    timer.lap("to_subject")
+
+    # Post-processing only inside the sub-grid that can hold lesions (memory for large inputs).
+    voxel_ml = voxel_volume_ml(checked)
+    sub_mask, labels, lesion_count = threshold_and_clean(probability[sub], voxel_ml * 1000.0, threshold, min_lesion_mm3)
+    sub_affine = np.asarray(checked.affine, float).copy()
+    sub_affine[:3, 3] += sub_affine[:3, :3] @ np.array([s.start for s in sub], float)
+    lesions = lesion_table(labels, probability[sub], sub_affine, voxel_ml * 1000.0)
+    del labels
+    mask = np.zeros(probability.shape, dtype=np.uint8)
+    mask[sub] = sub_mask
+    lesion_ml = float(np.count_nonzero(sub_mask) * voxel_ml)
+    del sub_mask
+    mask_img = new_img_like(checked, mask)
+    probseg_img = new_img_like(checked, probability)
+    brain_img = new_img_like(checked, brain.astype(np.uint8))
+    timer.lap("postprocess")
+
+    source = source_path(checked)
+    stem = bids_stem(source) if source else "image"
+    subject = subject or stem
+    regions_table, regions_summary, regions_error = None, None, None
+    if regions:
+        quantified, regions_error = _quantify_regions(mask_img, checked, alignment, subject, timer)
+        if quantified is not None:
+            regions_table = quantified.regions
+            regions_summary = dict(quantified.summary)
+            if getattr(quantified, "lesions", None) is not None:
+                lesions = quantified.lesions
+
+    timings = dict(timer.times)
+    timings["preprocess_stages"] = {k: round(float(v), 3) for k, v in dict(prepared.timings or {}).items()}
+    timings["total"] = timer.total()
+    metadata = {
+        "wmhkit_version": __version__,
+        "subject": subject,
+        "stem": stem,
+        "input": {
+            "path": os.fspath(source) if source else None,
+            "sha256": img_sha256(checked),
+            "shape": [int(n) for n in checked.shape[:3]],
+            "voxel_size_mm": [round(float(v), 4) for v in voxel_sizes_mm(checked)],
+            "orientation": "".join(nib.aff2axcodes(checked.affine)),
+            "dtype": str(checked.get_data_dtype()),
+        },
+        "method": method,
+        "model": _model_description(method, loaded),
+        "lesion_ml": round(lesion_ml, 4),
+        "lesion_count": int(lesion_count),
+        "etiv_ml": round(float(prepared.etiv_ml), 2),
+        "brain_ml": round(float(np.count_nonzero(brain) * voxel_ml), 2),
+        "lesion_percent_of_etiv": round(100.0 * lesion_ml / float(prepared.etiv_ml), 5) if prepared.etiv_ml else None,
+        "thresholds": _thresholds(threshold, min_lesion_mm3, details),
+        "alignment": {
+            "method": alignment.method,
+            "quality": round(float(alignment.quality), 4),
+            "flagged": bool(alignment.flagged),
+            "subject_to_mni": np.round(alignment.subject_to_mni, 6).tolist(),
+        },
+        "regions_summary": regions_summary,
+        "regions_error": regions_error,
+        "timings_s": timings,
+        "peak_rss_gb_after": dict(timer.peak_rss_gb),
+        "device": device if method == "model" else "cpu",
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return SegmentationResult(
+        probseg=probseg_img,
+        mask=mask_img,
+        brain_mask=brain_img,
+        lesion_ml=lesion_ml,
+        etiv_ml=float(prepared.etiv_ml),
+        alignment=alignment,
+        regions=regions_table,
+        lesions=lesions,
+        metadata=metadata,
+    )
+
+
+def _thresholds(threshold: float, min_lesion_mm3: float, details: dict) -> dict:
+    from wmhkit.preprocess import QUALITY_THRESHOLD
+    from wmhkit.segmentation import atlas
+
+    out = {
+        "probability": threshold,
+        "min_lesion_mm3": min_lesion_mm3,
+        "envelope_wm_prior": atlas.ENVELOPE_WM_PRIOR,
+        "envelope_dilation_mm": atlas.ENVELOPE_DILATION_MM,
+        "alignment_quality_min": QUALITY_THRESHOLD,
+    }
+    if details:
+        out["baseline"] = details
+    return out
+
+
+def segment_file(path, out_dir, *, stem: str | None = None, **options) -> dict:
+    """Segment one T1 file and write its outputs; returns the ``<stem>_wmh.json`` content.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The T1 image file.
+    out_dir : str or os.PathLike
+        Output folder (created if missing).
+    stem : str, optional
+        Output file stem; default the input's name without its ending.
+    **options
+        Passed to :func:`segment` (``method``, ``model``, ``threshold``, ``min_lesion_mm3``,
+        ``device``, ``regions``, ``subject``).
+
+    Returns
+    -------
+    dict
+        The JSON summary, with the names of the written files under ``"outputs"``.
+    """
+    result = segment(path, **options)
+    result.save(out_dir, stem=stem)
+    return result.summary()

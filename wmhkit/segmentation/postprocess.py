@@ -1,0 +1,161 @@
+"""Post-processing of a lesion probability map: location envelope, threshold, minimum size.
+
+Three documented rules turn a probability map into the lesion mask:
+
+1. **Location.** Lesions are kept only inside the cerebral white-matter envelope
+   (:func:`wmhkit.segmentation.atlas.wm_envelope_mni`); the probability is set to 0 outside it
+   before it is brought back to the subject, so cortex, skull and the posterior fossa never
+   carry lesions.
+2. **Threshold.** Voxels with probability at or above ``threshold`` (default
+   :data:`DEFAULT_THRESHOLD`, 0.5) are candidates.
+3. **Size.** Connected candidate clusters (26-connectivity) smaller than ``min_lesion_mm3``
+   (default :data:`DEFAULT_MIN_LESION_MM3`) are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from wmhkit.errors import OptionError
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "DEFAULT_MIN_LESION_MM3",
+    "threshold_and_clean",
+    "lesion_table",
+    "check_options",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Default probability threshold: voxels with p >= 0.5 are lesion.
+DEFAULT_THRESHOLD = 0.5
+#: Default minimum lesion size (mm^3): smaller clusters are dropped (about 5 voxels at 1 mm).
+DEFAULT_MIN_LESION_MM3 = 5.0
+
+
+def check_options(threshold: float, min_lesion_mm3: float) -> tuple[float, float]:
+    """Validate the post-processing options; returns them as floats.
+
+    Raises
+    ------
+    wmhkit.errors.OptionError
+        When ``threshold`` is outside (0, 1) or ``min_lesion_mm3`` is negative.
+    """
+    try:
+        threshold = float(threshold)
+        min_lesion_mm3 = float(min_lesion_mm3)
+    except (TypeError, ValueError):
+        raise OptionError("Options --threshold and --min-lesion-mm3 must be numbers.") from None
+    if not 0.0 < threshold < 1.0:
+        raise OptionError(f"Option --threshold {threshold:g} must lie strictly between 0 and 1.")
+    if not np.isfinite(min_lesion_mm3) or min_lesion_mm3 < 0:
+        raise OptionError(f"Option --min-lesion-mm3 {min_lesion_mm3:g} must be 0 or a positive volume in mm^3.")
+    return threshold, min_lesion_mm3
+
+
+def threshold_and_clean(
+    probability: np.ndarray, voxel_mm3: float, threshold: float, min_lesion_mm3: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Binarise a probability map and drop clusters smaller than ``min_lesion_mm3``.
+
+    Parameters
+    ----------
+    probability : numpy.ndarray
+        3D lesion probability (0-1).
+    voxel_mm3 : float
+        Volume of one voxel (mm^3).
+    threshold : float
+        Voxels with ``probability >= threshold`` are candidates.
+    min_lesion_mm3 : float
+        Smallest kept cluster (mm^3); 0 keeps every cluster.
+
+    Returns
+    -------
+    mask : numpy.ndarray
+        uint8 0/1 lesion mask.
+    labels : numpy.ndarray
+        int32 lesion labels 1..n (0 background), numbered in scan order.
+    n_lesions : int
+        Number of kept lesions.
+
+    Examples
+    --------
+    >>> p = np.zeros((6, 7, 8), np.float32); p[1:3, 1:3, 1:3] = 0.9; p[5, 6, 7] = 0.8
+    >>> mask, labels, n = threshold_and_clean(p, 1.0, 0.5, 5.0)
+    >>> int(mask.sum()), n
+    (8, 1)
+    """
+    candidates = probability >= threshold
+    labels, count = ndimage.label(candidates, structure=np.ones((3, 3, 3), dtype=bool))
+    if count == 0:
+        return np.zeros(probability.shape, np.uint8), labels.astype(np.int32), 0
+    sizes_mm3 = np.bincount(labels.ravel())[1:] * float(voxel_mm3)
+    keep = sizes_mm3 >= float(min_lesion_mm3)
+    new_ids = np.zeros(count + 1, dtype=np.int32)
+    new_ids[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    relabelled = new_ids[labels]
+    return (relabelled > 0).astype(np.uint8), relabelled, int(keep.sum())
+
+
+def lesion_table(labels: np.ndarray, probability: np.ndarray, affine: np.ndarray, voxel_mm3: float) -> pd.DataFrame:
+    """One row per lesion: size, mean and peak probability, centroid in world mm.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        int lesion labels (0 background, 1..n lesions) on the image grid.
+    probability : numpy.ndarray
+        Lesion probability on the same grid.
+    affine : (4, 4) array
+        Voxel-to-world affine of the grid (mm).
+    voxel_mm3 : float
+        Volume of one voxel (mm^3).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``lesion``, ``lesion_ml``, ``n_voxels``, ``mean_probability``,
+        ``max_probability``, ``centroid_x_mm``, ``centroid_y_mm``, ``centroid_z_mm``.
+
+    Examples
+    --------
+    >>> lab = np.zeros((5, 6, 7), np.int32); lab[1:3, 1:3, 1:3] = 1
+    >>> lesion_table(lab, lab * 0.8, np.eye(4), 1.0)[["lesion", "n_voxels", "centroid_x_mm"]].values.tolist()
+    [[1.0, 8.0, 1.5]]
+    """
+    columns = [
+        "lesion",
+        "lesion_ml",
+        "n_voxels",
+        "mean_probability",
+        "max_probability",
+        "centroid_x_mm",
+        "centroid_y_mm",
+        "centroid_z_mm",
+    ]
+    count = int(labels.max()) if labels.size else 0
+    if count == 0:
+        return pd.DataFrame({name: pd.Series(dtype=float) for name in columns}).astype({"lesion": int, "n_voxels": int})
+    ids = np.arange(1, count + 1)
+    n_voxels = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(float)
+    mean_p = np.asarray(ndimage.mean(probability, labels, ids), dtype=float)
+    max_p = np.asarray(ndimage.maximum(probability, labels, ids), dtype=float)
+    centroids = np.asarray(ndimage.center_of_mass(labels > 0, labels, ids), dtype=float).reshape(-1, 3)
+    world = centroids @ np.asarray(affine, float)[:3, :3].T + np.asarray(affine, float)[:3, 3]
+    return pd.DataFrame(
+        {
+            "lesion": ids,
+            "lesion_ml": n_voxels * float(voxel_mm3) / 1000.0,
+            "n_voxels": n_voxels.astype(int),
+            "mean_probability": mean_p,
+            "max_probability": max_p,
+            "centroid_x_mm": world[:, 0],
+            "centroid_y_mm": world[:, 1],
+            "centroid_z_mm": world[:, 2],
+        }
+    )
