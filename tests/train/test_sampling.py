@@ -1,0 +1,57 @@
+"""Patches: the forward model stays exact under spatial augmentation; intensity augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from .train_cases import template_cases  # noqa: F401 (fixture)
+
+from wmhkit.train.cases import load_case
+from wmhkit.train.loss import PairBatch, apply_forward
+from wmhkit.train.sampling import augment_intensity, random_transform, sample_patch
+
+SPATIAL_ONLY = {"gamma": 0, "bias": 0, "contrast": 0, "blur_sigma": 0, "noise": 0}
+
+
+def test_targets_match_forward_model_of_the_true_lesion_under_augmentation(template_cases):
+    case = load_case(template_cases[0])
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(4):
+        patch = sample_patch(case, rng, patch_size=(40, 36, 12), in_slices=3, lesion_fraction=1.0,
+                             augment=SPATIAL_ONLY, naive=True)
+        assert patch.image.shape == (40, 36, 14)
+        # The true lesion seen through the same transform, on the output block (context 1 slice).
+        grid = np.indices((40, 36, 12), dtype=np.float64).reshape(3, -1)
+        grid[2] += 1
+        coords = patch.to_box[:3, :3] @ grid + patch.to_box[:3, 3:]
+        lesion = ndimage.map_coordinates(case.lesion_mni.astype(np.float32), coords, order=0).reshape(40, 36, 12)
+        mapped = apply_forward(torch.from_numpy(lesion), PairBatch([patch.pairs], lesion.size)).numpy()
+        if patch.target.sum() >= 3:
+            predicted = mapped > 0.5
+            dice = 2 * (predicted & (patch.target > 0.5)).sum() / (predicted.sum() + (patch.target > 0.5).sum())
+            assert dice > 0.75
+            checked += 1
+        assert patch.naive_valid.all() and patch.naive_target.shape == (40, 36, 12)
+    assert checked >= 2
+
+
+def test_random_transform_centres_the_patch():
+    rng = np.random.default_rng(0)
+    to_box = random_transform(rng, [50.0, 60.0, 40.0], (33, 21, 9), {"rotate_deg": 10, "scale": 0.1, "flip": True})
+    assert np.allclose(to_box @ [16.0, 10.0, 4.0, 1.0], [50.0, 60.0, 40.0, 1.0])
+    det = np.linalg.det(to_box[:3, :3])
+    assert 0.7 < abs(det) < 1.4
+
+
+def test_intensity_augmentation_keeps_background_dark_and_changes_contrast():
+    rng = np.random.default_rng(1)
+    image = np.zeros((20, 24, 10), np.float32)
+    image[4:16, 4:20, 2:8] = 1.0
+    out = augment_intensity(image, rng, {"gamma": 0.3, "bias": 0.3, "contrast": 0.1, "noise": 0.02,
+                                         "probability": 1.0})
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert abs(float(out[0, 0, 0])) < 0.2 and 0.5 < float(out[10, 10, 5]) < 1.8
+    assert not np.allclose(out, image)

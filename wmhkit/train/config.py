@@ -1,0 +1,100 @@
+"""Training configuration: defaults, JSON files and overrides (plain nested dicts)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from wmhkit.errors import OptionError
+
+__all__ = ["DEFAULT_TRAIN_CONFIG", "CONFIG_DIR", "merge_config", "load_config"]
+
+#: Folder of the committed recipes (``default.json`` trains the shipped model).
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+#: Every setting with its default. Sections: network (see wmhkit.segmentation.network),
+#: data (what to train on), training (optimiser and schedule), augment (see
+#: wmhkit.train.sampling.AUGMENT_DEFAULTS), two_step (label cleaning).
+DEFAULT_TRAIN_CONFIG: dict = {
+    "name": "custom",
+    "network": {"in_slices": 5, "base_channels": 8, "levels": 4, "norm": "batch", "slice_axis": 2},
+    "data": {
+        "phantoms": 0,  # number of training phantoms (built-in recipe)
+        "phantom_seed_start": 1000,
+        "phantom_options": {},  # overrides of wmhkit.train.recipe.PHANTOM_DEFAULTS
+        "real_anatomy_per_head": 0,  # lesion-inserted variants of each real head
+        "real_t1_dir": None,  # folder of real head T1s (default: ../shared/data/real_t1 if present)
+        "validation_phantoms": 4,
+        "validation_seed_start": 900000,  # never used for training
+        "validation_fraction": 0.1,  # manifest runs: share of cases held out when no phantoms validate
+        "corrupt_fraction": 0.0,  # benchmarks: share of training labels corrupted on purpose
+        "corrupt_seed": 0,
+        "cache_dir": None,  # where cases are cached (default <out>/cache); runs may share one
+    },
+    "training": {
+        "steps": 2000,
+        "batch_patches": 2,
+        "patch_size": [96, 96, 16],
+        "lesion_fraction": 0.7,
+        "loss": "sr",  # "sr" (forward model on the label grid) or "naive" (label up-sampled to 1 mm)
+        "dice_weight": 1.0,
+        "lr": 3e-3,
+        "weight_decay": 1e-4,
+        "warmup_steps": 100,
+        "final_lr_fraction": 0.05,
+        "validate_every": 250,
+        "checkpoint_every": 250,
+        "workers": 1,
+        "threads": 2,
+        "seed": 0,
+        "case_workers": 1,  # processes that build the case cache
+    },
+    "augment": {},
+    "two_step": {
+        "enabled": False,
+        "z_threshold": 2.5,  # robust z of the disagreement above which a case is flagged
+        "action": "exclude",  # "exclude" or "downweight"
+        "downweight": 0.2,
+        "step2_steps": None,  # default: training.steps
+        "step2_init": "scratch",  # "scratch" or "step1"
+    },
+}
+
+
+def merge_config(base: dict, override: dict | None) -> dict:
+    """Recursively merge ``override`` into a copy of ``base``; unknown keys are refused.
+
+    >>> merge_config({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}})
+    {'a': {'b': 1, 'c': 3}}
+    """
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if key not in out:
+            raise OptionError(f"Training config key {key!r} is unknown; valid keys are {', '.join(sorted(out))}.")
+        if isinstance(out[key], dict) and isinstance(value, dict) and key not in ("augment", "phantom_options"):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(path=None, overrides: dict | None = None) -> dict:
+    """Read a JSON recipe (``None`` = defaults only) and apply ``overrides``; returns the full config."""
+    config = copy.deepcopy(DEFAULT_TRAIN_CONFIG)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file() and (CONFIG_DIR / f"{path}.json").is_file():
+            path = CONFIG_DIR / f"{path}.json"
+        if not path.is_file():
+            raise OptionError(f"Training config {path} does not exist; give a JSON file such as {CONFIG_DIR / 'default.json'}.")
+        try:
+            config = merge_config(config, json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise OptionError(f"Training config {path} is not valid JSON (line {exc.lineno}); fix it.") from None
+    config = merge_config(config, overrides)
+    if config["training"]["loss"] not in ("sr", "naive"):
+        raise OptionError(f"Training option loss={config['training']['loss']!r} is unknown; use 'sr' or 'naive'.")
+    if config["two_step"]["action"] not in ("exclude", "downweight"):
+        raise OptionError(f"two_step action={config['two_step']['action']!r} is unknown; use 'exclude' or 'downweight'.")
+    return config

@@ -1,0 +1,109 @@
+"""The super-resolution loss: BCE + soft Dice between A(p) and the thick-slice label (torch).
+
+``A`` is the sparse forward model of :mod:`wmhkit.train.geometry` (a mean of p over each label
+voxel's footprint). It is applied with ``index_add`` so the gradient reaches every voxel of p
+that lies in a labelled footprint. The naive alternative compares p with the label up-sampled to
+the network grid (:func:`naive_loss`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from wmhkit.train.geometry import ForwardPairs
+
+__all__ = ["PairBatch", "apply_forward", "soft_dice_loss", "bce_dice_loss", "sr_loss", "naive_loss"]
+
+_EPS = 1e-6
+
+
+class PairBatch:
+    """Forward-model pairs of several patches, concatenated with offsets (one A for the batch).
+
+    Parameters
+    ----------
+    pairs : list of ForwardPairs
+        One per patch, in batch order.
+    n_net : int
+        Voxels per network patch (all patches share one shape).
+    labels : list of numpy.ndarray, optional
+        Per patch, the label value of each row (``label_array.flat[pairs.label_index]``).
+    case_weights : sequence of float, optional
+        Per patch loss weight (two-step re-weighting); default 1.
+    """
+
+    def __init__(self, pairs: list[ForwardPairs], n_net: int, labels=None, case_weights=None):
+        offsets_net = np.arange(len(pairs)) * n_net
+        counts = [p.n_labels for p in pairs]
+        offsets_row = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if pairs else np.zeros(0, int)
+        self.net_index = torch.from_numpy(np.concatenate([p.net_index + o for p, o in zip(pairs, offsets_net)]))
+        self.label_row = torch.from_numpy(np.concatenate([p.label_row + o for p, o in zip(pairs, offsets_row)]))
+        self.weight = torch.from_numpy(np.concatenate([p.weight for p in pairs]).astype(np.float32))
+        self.n_rows = int(sum(counts))
+        self.row_patch = torch.from_numpy(np.repeat(np.arange(len(pairs)), counts).astype(np.int64))
+        self.target = None if labels is None else torch.from_numpy(np.concatenate(labels).astype(np.float32))
+        weights = np.ones(len(pairs)) if case_weights is None else np.asarray(case_weights, dtype=np.float32)
+        self.row_weight = torch.from_numpy(np.repeat(weights, counts).astype(np.float32))
+
+    def to(self, device) -> "PairBatch":
+        for name in ("net_index", "label_row", "weight", "row_patch", "target", "row_weight"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.to(device))
+        return self
+
+
+def apply_forward(prob: torch.Tensor, batch: PairBatch) -> torch.Tensor:
+    """A(p): the mean of ``prob`` over each label voxel's footprint, shape ``(n_rows,)``.
+
+    ``prob`` is any tensor whose flattened C-order layout matches the pairs' ``net_index``
+    (patches stacked along the first axis).
+    """
+    values = prob.reshape(-1)[batch.net_index] * batch.weight
+    out = torch.zeros(batch.n_rows, dtype=prob.dtype, device=prob.device)
+    return out.index_add(0, batch.label_row, values)
+
+
+def soft_dice_loss(prob: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                   smooth: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice over all elements (``smooth`` in voxels keeps empty patches finite)."""
+    w = torch.ones_like(prob) if weight is None else weight
+    inter = (w * prob * target).sum()
+    return 1.0 - (2.0 * inter + smooth) / ((w * prob).sum() + (w * target).sum() + smooth)
+
+
+def bce_dice_loss(prob: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                  dice_weight: float = 1.0) -> torch.Tensor:
+    """Weighted mean binary cross-entropy plus ``dice_weight`` times the soft Dice loss."""
+    w = torch.ones_like(prob) if weight is None else weight
+    clipped = prob.clamp(_EPS, 1.0 - _EPS)
+    bce = -(target * torch.log(clipped) + (1.0 - target) * torch.log1p(-clipped))
+    bce = (w * bce).sum() / w.sum().clamp_min(_EPS)
+    return bce + dice_weight * soft_dice_loss(prob, target, w)
+
+
+def sr_loss(prob: torch.Tensor, batch: PairBatch, dice_weight: float = 1.0) -> torch.Tensor:
+    """Super-resolution loss: BCE(A(p), y) + soft Dice(A(p), y) on the label's own grid.
+
+    Parameters
+    ----------
+    prob : torch.Tensor
+        Network probabilities on the patches, shape ``(n_patches, ...)``.
+    batch : PairBatch
+        Forward pairs and targets of the same patches.
+    dice_weight : float, default 1.0
+        Weight of the soft Dice term.
+    """
+    if batch.n_rows == 0:
+        return prob.sum() * 0.0
+    return bce_dice_loss(apply_forward(prob, batch), batch.target, batch.row_weight, dice_weight)
+
+
+def naive_loss(prob: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, case_weights=None,
+               dice_weight: float = 1.0) -> torch.Tensor:
+    """Naive loss: BCE + soft Dice between p and the label up-sampled (nearest) to the network grid."""
+    w = valid.to(prob.dtype)
+    if case_weights is not None:
+        w = w * torch.as_tensor(case_weights, dtype=prob.dtype, device=prob.device).reshape(-1, *[1] * (w.ndim - 1))
+    return bce_dice_loss(prob, target, w, dice_weight)

@@ -1,0 +1,242 @@
+"""``wmhkit train`` end to end: build the case cache, train step 1, clean labels, train step 2.
+
+Run folder layout::
+
+    <out>/config.json        the full config used
+    <out>/cache/<case_id>/   cached training and validation cases
+    <out>/cases.tsv          one row per case: role, kind, provenance, registration quality
+    <out>/step1/             first training stage (see wmhkit.train.loop)
+    <out>/flagged.tsv        two-step: agreement score, robust z, flag and reason per case
+    <out>/step2/             second stage on the cleaned or re-weighted set
+    <out>/model.pt           the final model (best validation Dice of the last stage)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wmhkit.errors import ModelError, OptionError
+from wmhkit.io import write_json, write_tsv
+from wmhkit.train.cases import load_case, save_case
+
+__all__ = ["TrainResult", "train", "build_cases", "default_real_t1_dir"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    out_dir: Path
+    model_path: Path
+    history: pd.DataFrame
+    flagged: pd.DataFrame | None = None
+    cases: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def default_real_t1_dir() -> Path | None:
+    """``../shared/data/real_t1`` beside the source checkout (or ``$WMHKIT_REAL_T1_DIR``), if it exists."""
+    env = os.environ.get("WMHKIT_REAL_T1_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data" / "real_t1")
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _build_one(job: tuple) -> str:
+    """Build and cache one case (runs in a worker process); returns its folder."""
+    kind, arg, options, cache, case_id = job
+    folder = Path(cache) / case_id
+    if (folder / "case.json").is_file():
+        return str(folder)
+    from wmhkit.train import recipe
+
+    if kind == "phantom":
+        case = recipe.phantom_case(int(arg), options, case_id=case_id)
+    elif kind == "real":
+        head, seed = arg
+        try:
+            case = recipe.real_anatomy_case(head, int(seed), options, case_id=case_id)
+        except NotImplementedError:
+            logger.warning("Real-anatomy case %s skipped: wmhkit.synth.insert_lesions is not available.", case_id)
+            return ""
+    else:
+        from wmhkit.train.manifest import manifest_case
+
+        case = manifest_case(arg, seed=len(case_id))
+    return str(save_case(case, cache))
+
+
+def _corrupt(folder: Path, rng: np.random.Generator) -> str:
+    """Corrupt a cached case's label on purpose (benchmarks): shift, drop lesions or add blobs."""
+    from scipy import ndimage
+
+    label = np.load(folder / "label.npy").astype(np.float32)
+    kind = str(rng.choice(["shift", "drop", "spurious"]))
+    if kind == "shift":
+        slice_axis = json.loads((folder / "case.json").read_text())["geometry"]["slice_axis"]
+        shift = [0 if a == slice_axis else int(rng.choice([-1, 1]) * rng.integers(6, 11)) for a in range(3)]
+        label = np.roll(label, shift, axis=(0, 1, 2))
+    elif kind == "drop":
+        lab, n = ndimage.label(label > 0.5)
+        keep = rng.random(n + 1) < 0.25
+        keep[0] = False
+        label = keep[lab].astype(np.float32)
+    else:
+        blobs = np.zeros_like(label)
+        inside = np.argwhere(label >= 0)
+        for _ in range(12):
+            c = inside[rng.integers(len(inside))]
+            sl = tuple(slice(max(0, x - 4), x + 4) for x in c[:2]) + (slice(c[2], c[2] + 1),)
+            blobs[sl] = 1.0
+        label = np.maximum(label, blobs)
+    np.save(folder / "label.npy", label.astype(np.float16))
+    from wmhkit.train.cases import label_lesion_points
+
+    np.save(folder / "lesion_points.npy", label_lesion_points(load_case(folder).geometry, label))
+    return kind
+
+
+def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None = None) -> pd.DataFrame:
+    """Build (or reuse) the cached cases of a run; returns the case table (role, case_dir, ...)."""
+    from tqdm.auto import tqdm
+
+    data = config["data"]
+    cache_dir = Path(cache_dir)
+    jobs, roles = [], []
+    options = data.get("phantom_options", {})
+    if manifest is not None:
+        from wmhkit.train.manifest import read_manifest
+
+        table = read_manifest(manifest)
+        rng = np.random.default_rng(int(config["training"]["seed"]))
+        n_val = 0 if data["validation_phantoms"] else int(round(len(table) * float(data["validation_fraction"])))
+        val_rows = set(rng.choice(len(table), size=n_val, replace=False).tolist()) if n_val else set()
+        for i, row in table.iterrows():
+            jobs.append(("manifest", row.to_dict(), options, str(cache_dir), str(row["case_id"])))
+            roles.append("validation" if i in val_rows else "train")
+    for k in range(int(data["phantoms"])):
+        seed = int(data["phantom_seed_start"]) + k
+        jobs.append(("phantom", seed, options, str(cache_dir), f"phantom-{seed}"))
+        roles.append("train")
+    if int(data["real_anatomy_per_head"]):
+        real_dir = Path(data["real_t1_dir"]) if data.get("real_t1_dir") else default_real_t1_dir()
+        heads = sorted(real_dir.glob("*.nii*")) if real_dir else []
+        if not heads:
+            logger.warning("No real head T1 found (real_t1_dir=%s); skipping real-anatomy cases.", real_dir)
+        for head in heads:
+            for k in range(int(data["real_anatomy_per_head"])):
+                seed = int(data["phantom_seed_start"]) + 50000 + k
+                stem = head.name.split(".")[0]
+                jobs.append(("real", (str(head), seed), options, str(cache_dir), f"real-{stem}-{seed}"))
+                roles.append("train")
+    for k in range(int(data["validation_phantoms"])):
+        seed = int(data["validation_seed_start"]) + k
+        jobs.append(("phantom", seed, options, str(cache_dir), f"phantom-{seed}"))
+        roles.append("validation")
+    if not jobs:
+        raise OptionError("The training config makes no cases; give --manifest or set data.phantoms above 0.")
+    workers = max(1, int(config["training"].get("case_workers", 1)))
+    bar = tqdm(total=len(jobs), desc="cases", disable=None if progress is None else not progress)
+    folders = []
+    if workers == 1:
+        for job in jobs:
+            folders.append(_build_one(job))
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for folder in pool.map(_build_one, jobs):
+                folders.append(folder)
+                bar.update(1)
+    bar.close()
+    kept = [(f, r) for f, r in zip(folders, roles) if f]
+    folders, roles = [f for f, _ in kept], [r for _, r in kept]
+    rows = []
+    corrupt_rng = np.random.default_rng(int(data.get("corrupt_seed", 0)))
+    train_idx = [i for i, r in enumerate(roles) if r == "train"]
+    n_corrupt = int(round(float(data.get("corrupt_fraction", 0.0)) * len(train_idx)))
+    corrupt = set(corrupt_rng.choice(train_idx, size=n_corrupt, replace=False).tolist()) if n_corrupt else set()
+    for i, (folder, role) in enumerate(zip(folders, roles)):
+        info = json.loads((Path(folder) / "case.json").read_text())
+        meta = info.get("meta", {})
+        corruption = ""
+        if i in corrupt:
+            marker = Path(folder) / "corrupted.txt"
+            if marker.is_file():
+                corruption = marker.read_text().strip()
+            else:
+                corruption = _corrupt(Path(folder), corrupt_rng)
+                marker.write_text(corruption)
+        rows.append({"case_id": info["case_id"], "role": role, "case_dir": folder, "kind": meta.get("kind", ""),
+                     "registration_quality": meta.get("registration_quality", np.nan),
+                     "alignment_quality": meta.get("alignment_quality", np.nan), "corruption": corruption})
+    return pd.DataFrame(rows)
+
+
+def train(config: dict, out_dir, *, manifest=None, resume: bool = False, device: str = "cpu",
+          progress: bool | None = None) -> TrainResult:
+    """Train a lesion network by the given recipe (see the module docstring for the run folder).
+
+    Parameters
+    ----------
+    config : dict
+        Full config (:func:`wmhkit.train.config.load_config`).
+    out_dir : path
+        Run folder; created.
+    manifest : path, optional
+        CSV of user cases (t1, flair, label[, transform]).
+    resume : bool, default False
+        Reuse the cache and continue interrupted stages; without it an existing run folder with a
+        trained stage is refused.
+    device : str, default "cpu"
+        Torch device ("cuda" when available).
+    progress : bool, optional
+        Progress bars (default: when stderr is a terminal).
+    """
+    from wmhkit.segmentation.network import load_checkpoint
+    from wmhkit.train.cleaning import case_weights, flag_outliers, score_cases
+    from wmhkit.train.loop import run_stage
+
+    out_dir = Path(out_dir)
+    if not resume and (out_dir / "step1" / "train_state.pt").is_file():
+        raise OptionError(f"Run folder {out_dir} already holds a training run; pass --resume or choose another --out.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(config, out_dir / "config.json")
+    cache = Path(config["data"]["cache_dir"]) if config["data"].get("cache_dir") else out_dir / "cache"
+    cases = build_cases(config, cache, manifest=manifest, progress=progress)
+    write_tsv(cases, out_dir / "cases.tsv")
+    train_dirs = cases.loc[cases["role"] == "train", "case_dir"].tolist()
+    val_dirs = [d for d in cases.loc[cases["role"] == "validation", "case_dir"] if load_case(d).lesion_mni is not None]
+    if not train_dirs:
+        raise OptionError("No training cases; add rows to the manifest or phantoms to the config.")
+    best = run_stage(out_dir / "step1", train_dirs, np.ones(len(train_dirs)), val_dirs, config, resume=resume,
+                     device=device, progress=progress)
+    flagged = None
+    two_step = config["two_step"]
+    if two_step["enabled"]:
+        net = load_checkpoint(best, device=device)[0]
+        scores = score_cases(net, train_dirs, device=device)
+        flagged = flag_outliers(scores, float(two_step["z_threshold"]))
+        flagged = flagged.merge(cases[["case_id", "corruption"]], on="case_id", how="left")
+        write_tsv(flagged, out_dir / "flagged.tsv")
+        logger.info("Two-step: %d of %d cases flagged.", int(flagged["flagged"].sum()), len(flagged))
+        weights = case_weights(flagged, two_step["action"], float(two_step["downweight"]))
+        if weights.sum() <= 0:
+            raise ModelError("Two-step cleaning flagged every case; lower two_step.z_threshold or check the labels.")
+        init = best if two_step["step2_init"] == "step1" else None
+        best = run_stage(out_dir / "step2", train_dirs, weights, val_dirs, config, steps=two_step["step2_steps"],
+                         resume=resume, device=device, init_from=init, progress=progress)
+    shutil.copyfile(best, out_dir / "model.pt")
+    stage = best.parent
+    history_path = stage / "history.tsv"
+    history = pd.read_csv(history_path, sep="\t") if history_path.is_file() else pd.DataFrame()
+    return TrainResult(out_dir, out_dir / "model.pt", history, flagged, cases)

@@ -1,0 +1,191 @@
+"""The built-in training data: synthetic phantoms and real-anatomy variants, as cached cases.
+
+Every case draws its own acquisition at random from the recipe's ranges (FLAIR slice thickness,
+gap, orientation; skull on or off; lesion burden), so the network sees labels of every geometry
+it may meet. Real-anatomy variants insert synthetic lesions into the real heads under
+``real_t1_dir`` (read at run time, never copied) and simulate the thick-slice label with the
+forward model of :mod:`wmhkit.forward`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from wmhkit.train.cases import Case, make_case
+
+__all__ = ["PHANTOM_DEFAULTS", "draw_acquisition", "phantom_case", "real_anatomy_case", "thick_slice_grid"]
+
+logger = logging.getLogger(__name__)
+
+#: Ranges the recipe draws each phantom's parameters from (a config's "phantoms" dict overrides).
+PHANTOM_DEFAULTS: dict = {
+    "voxel_size_mm": 1.0,
+    "flair_slice_mm": [3.0, 6.0],  # uniform range
+    "flair_gap_mm": [0.0, 1.0],  # uniform range; 0 half of the time
+    "flair_inplane_mm": 0.9,
+    "orientations": ["axial", "axial", "axial", "coronal", "sagittal"],
+    "skull_fraction": 0.35,
+    "lesion_burden": [0.4, 3.0],  # log-uniform range
+    "healthy_fraction": 0.08,  # share of cases without lesions (burden 0)
+    "label_noise": None,
+    # Use the phantom's known MNI alignment instead of estimating it (saves ~2-15 s per case;
+    # augmentation covers the small misalignment that estimation would add).
+    "true_alignment": True,
+}
+
+
+def draw_acquisition(seed: int, options: dict | None = None) -> dict:
+    """Per-case phantom parameters drawn from the recipe ranges (deterministic in ``seed``)."""
+    opts = {**PHANTOM_DEFAULTS, **(options or {})}
+    rng = np.random.default_rng([seed, 7331])
+    low, high = opts["lesion_burden"]
+    burden = 0.0 if rng.random() < opts["healthy_fraction"] else float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    gap_low, gap_high = opts["flair_gap_mm"]
+    gap = 0.0 if rng.random() < 0.5 else float(rng.uniform(gap_low, gap_high))
+    return {
+        "seed": int(seed),
+        "lesion_burden": burden,
+        "voxel_size_mm": float(opts["voxel_size_mm"]),
+        "flair_slice_mm": float(rng.uniform(*opts["flair_slice_mm"])),
+        "flair_gap_mm": gap,
+        "flair_inplane_mm": float(opts["flair_inplane_mm"]),
+        "flair_orientation": str(rng.choice(opts["orientations"])),
+        "skull": bool(rng.random() < opts["skull_fraction"]),
+        "label_noise": opts["label_noise"],
+    }
+
+
+def prepared_t1_mni(img, alignment) -> np.ndarray:
+    """The normalised T1 on the MNI 1 mm grid, exactly as ``prepare_t1(img, alignment=...).t1_mni``.
+
+    Skips the brain mask and eTIV that training does not need (they cost most of the time).
+    """
+    try:
+        from wmhkit.io import check_img, img_label
+        from wmhkit.preprocess.intensity import NORMALISED_MAX, intensity_levels, scale_intensity
+        from wmhkit.preprocess.resampling import resample_array
+        from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE
+    except ImportError:  # preprocess internals moved: take the public, slower route
+        from wmhkit.preprocess import prepare_t1
+
+        return np.asarray(prepare_t1(img, alignment=alignment).t1_mni.dataobj, dtype=np.float32)
+    checked = check_img(img)
+    data = np.asanyarray(checked.dataobj)
+    levels = intensity_levels(data, checked.affine, alignment)
+    raw = resample_array(data, checked.affine, TEMPLATE_SHAPE, TEMPLATE_AFFINE, alignment.mni_to_subject,
+                         cval=levels[0])
+    return np.asarray(scale_intensity(raw, *levels, label=img_label(img), clip_max=NORMALISED_MAX), dtype=np.float32)
+
+
+def _mni_mask(alignment, mask_img) -> np.ndarray:
+    return np.asarray(alignment.resample_to_mni(mask_img, order=1).dataobj, dtype=np.float32) > 0.5
+
+
+def phantom_case(seed: int, options: dict | None = None, *, case_id: str | None = None) -> Case:
+    """Generate one phantom (``wmhkit.synth.make_phantom``), prepare its T1, and build a case.
+
+    Parameters
+    ----------
+    seed : int
+        Phantom seed; training and validation use disjoint seed ranges.
+    options : dict, optional
+        Overrides of :data:`PHANTOM_DEFAULTS`.
+    case_id : str, optional
+        Default ``phantom-<seed>``.
+    """
+    from wmhkit.preprocess import MNIAlignment, align_to_mni
+    from wmhkit.synth import make_phantom
+
+    params = draw_acquisition(seed, options)
+    kwargs = {k: v for k, v in params.items() if k != "label_noise" or v is not None}
+    phantom = make_phantom(**kwargs)
+    if {**PHANTOM_DEFAULTS, **(options or {})}["true_alignment"]:
+        alignment = MNIAlignment(np.asarray(phantom.subject_to_mni, dtype=float), 1.0, "phantom-truth")
+    else:
+        alignment = align_to_mni(phantom.t1)
+    t1_mni = prepared_t1_mni(phantom.t1, alignment)
+    lesion_mni = _mni_mask(alignment, phantom.lesion_mask)
+    meta = {"kind": "phantom", "params": params, "alignment_quality": float(alignment.quality),
+            "lesion_ml": float(phantom.params.get("lesion_ml", np.nan)) if isinstance(phantom.params, dict) else None}
+    return make_case(case_id or f"phantom-{seed}", t1_mni, phantom.flair_label, alignment.mni_to_subject, thickness_mm=params["flair_slice_mm"],
+                     lesion_mni=lesion_mni, meta=meta, seed=seed)
+
+
+def thick_slice_grid(t1, *, slice_mm: float, gap_mm: float = 0.0, inplane_mm: float = 0.9,
+                     orientation: str = "axial", tilt_deg: float = 0.0):
+    """A 2D-acquisition grid (shape, affine) covering the field of view of ``t1``.
+
+    The slice normal is world z (axial), y (coronal) or x (sagittal), tilted by ``tilt_deg``
+    about the world x axis (y axis for sagittal); slices are ``slice_mm + gap_mm`` apart.
+    """
+    axes = {"axial": 2, "coronal": 1, "sagittal": 0}
+    normal_axis = axes.get(orientation, 2)
+    corners = np.array(np.meshgrid(*[[0, n - 1] for n in t1.shape[:3]], indexing="ij")).reshape(3, -1)
+    world = t1.affine[:3, :3] @ corners + t1.affine[:3, 3:]
+    centre = world.mean(axis=1)
+    order = [a for a in range(3) if a != normal_axis] + [normal_axis]
+    rotation = np.eye(3)[:, order]  # columns: in-plane, in-plane, normal
+    a = np.deg2rad(tilt_deg)
+    pivot = 0 if normal_axis != 0 else 1
+    tilt = np.eye(3)
+    others = [k for k in range(3) if k != pivot]
+    tilt[np.ix_(others, others)] = [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]
+    directions = tilt @ rotation
+    spacing = np.array([inplane_mm, inplane_mm, slice_mm + gap_mm])
+    extent = np.abs(directions.T @ (world - centre[:, None])).max(axis=1) * 2 + 2 * spacing
+    shape = tuple(int(np.ceil(e / s)) for e, s in zip(extent, spacing))
+    affine = np.eye(4)
+    affine[:3, :3] = directions * spacing
+    affine[:3, 3] = centre - affine[:3, :3] @ ((np.asarray(shape) - 1) / 2.0)
+    return shape, affine
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared_head(path: str):
+    from wmhkit.preprocess import prepare_t1
+
+    return prepare_t1(path)
+
+
+def real_anatomy_case(head_path, seed: int, options: dict | None = None, *, prepared_head=None,
+                      case_id: str | None = None) -> Case:
+    """Insert synthetic lesions into a real head T1 (``wmhkit.synth.insert_lesions``) and build a case.
+
+    The thick-slice label is the forward model of the exact lesion mask on a random 2D grid,
+    thresholded at 0.5 (as the phantoms' FLAIR labels are made).
+    """
+    import nibabel as nib
+
+    from wmhkit.forward import thick_slice_average
+    from wmhkit.io import check_img
+    from wmhkit.preprocess import load_template
+    from wmhkit.synth import insert_lesions
+
+    params = draw_acquisition(seed, options)
+    params["lesion_burden"] = max(params["lesion_burden"], 0.3)
+    head = check_img(head_path)
+    prepared_head = prepared_head or _prepared_head(str(head_path))
+    wm_prob = prepared_head.alignment.resample_to_subject(load_template("wm"), head, order=1)
+    brain = np.asarray(prepared_head.brain_mask.dataobj) > 0
+    wm = nib.Nifti1Image(((np.asarray(wm_prob.dataobj) > 0.5) & brain).astype(np.uint8), head.affine)
+    t1_lesioned, lesion_mask, lesion_params = insert_lesions(head, wm, seed=seed,
+                                                             lesion_burden=params["lesion_burden"])
+    rng = np.random.default_rng([seed, 99])
+    shape, affine = thick_slice_grid(head, slice_mm=params["flair_slice_mm"], gap_mm=params["flair_gap_mm"],
+                                     orientation=params["flair_orientation"], tilt_deg=float(rng.uniform(-15, 15)))
+    lesion = np.asarray(lesion_mask.dataobj, dtype=np.float32)
+    average = thick_slice_average(lesion, lesion_mask.affine, shape, affine, slice_axis=2,
+                                  thickness_mm=params["flair_slice_mm"])
+    label = nib.Nifti1Image((average > 0.5).astype(np.uint8), affine)
+    # Lesions barely move the MNI alignment: reuse the clean head's (saves the registration).
+    alignment = prepared_head.alignment
+    meta = {"kind": "real_anatomy", "head": Path(str(head_path)).name, "params": params,
+            "alignment_quality": float(alignment.quality)}
+    return make_case(case_id or f"real-{Path(str(head_path)).name.split('.')[0]}-{seed}",
+                     prepared_t1_mni(t1_lesioned, alignment), label, alignment.mni_to_subject,
+                     slice_axis=2, thickness_mm=params["flair_slice_mm"],
+                     lesion_mni=_mni_mask(alignment, lesion_mask), meta=meta, seed=seed)
