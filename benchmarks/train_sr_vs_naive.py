@@ -36,10 +36,11 @@ def _config(thickness: float, args, loss: str, cache: Path) -> dict:
                  "phantom_seed_start": 2000, "validation_seed_start": 910000,
                  "phantom_options": {"voxel_size_mm": args.voxel_mm, "flair_slice_mm": [thickness, thickness],
                                      "flair_gap_mm": [0.0, 0.0], "orientations": ["axial"],
-                                     "skull_fraction": 0.0, "healthy_fraction": 0.0}},
+                                     "skull_fraction": 0.0, "healthy_fraction": 0.0,
+                                     "lesion_burden": args.burden}},
         "training": {"steps": args.steps, "loss": loss, "validate_every": args.steps,
-                     "checkpoint_every": args.steps, "batch_patches": 4, "patch_size": [64, 64, 16],
-                     "workers": 1, "threads": 1},
+                     "checkpoint_every": args.steps, "batch_patches": 4, "patch_size": args.patch,
+                     "lesion_fraction": 0.9, "workers": 1, "threads": 1},
     })
 
 
@@ -71,6 +72,9 @@ def main() -> None:
     parser.add_argument("--validation", type=int, default=2)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--voxel-mm", type=float, default=1.0)
+    parser.add_argument("--patch", type=int, nargs=3, default=[64, 64, 16], help="patch size (voxels)")
+    parser.add_argument("--burden", type=float, nargs=2, default=[1.5, 3.0],
+                        help="lesion burden range of the phantoms (more lesions: a stronger signal per step)")
     parser.add_argument("--out-dir", default="runs/bench_sr")
     parser.add_argument("--table", default="benchmarks/results/train_sr_vs_naive.md")
     args = parser.parse_args()
@@ -102,11 +106,12 @@ def main() -> None:
         "",
         f"Machine: {os.cpu_count()} CPU cores shared with other jobs, no GPU. Command: `python "
         f"benchmarks/train_sr_vs_naive.py --thickness {' '.join(f'{t:g}' for t in args.thickness)} --phantoms "
-        f"{args.phantoms} --steps {args.steps} --voxel-mm {args.voxel_mm:g}`.",
+        f"{args.phantoms} --steps {args.steps} --voxel-mm {args.voxel_mm:g} --patch {' '.join(map(str, args.patch))} "
+        f"--burden {args.burden[0]:g} {args.burden[1]:g}`.",
         "",
         f"Per thickness: {args.phantoms} training phantoms (axial labels, no gap, {args.voxel_mm:g} mm T1), "
-        f"{args.validation} held-out phantoms; both losses get the same cases, seeds and {args.steps} steps of 4 "
-        "patches (64x64x16). Dice at 1 mm on the MNI brain box against the exact masks.",
+        f"{args.validation} held-out phantoms (lesion burden {args.burden[0]:g}-{args.burden[1]:g}); both losses get "
+        f"the same cases, seeds and {args.steps} steps of 4 patches ({'x'.join(map(str, args.patch))}). Dice at 1 mm on the MNI brain box against the exact masks.",
         "",
         frame.round(3).to_string(index=False),
         "",

@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--corrupt", type=float, default=0.2)
     parser.add_argument("--out-dir", default="runs/bench_two_step")
     parser.add_argument("--table", default="benchmarks/results/train_two_step.md")
+    parser.add_argument("--init-from", default=None,
+                        help="start both procedures from this model (e.g. 'default'): fine-tuning, the common case")
     args = parser.parse_args()
     out_dir = Path(args.out_dir)
     clean_cache, bad_cache = out_dir / "cache-clean", out_dir / "cache-corrupted"
@@ -42,7 +44,8 @@ def main() -> None:
         "data": {"phantoms": args.phantoms, "validation_phantoms": args.validation, "phantom_seed_start": 3000,
                  "validation_seed_start": 920000, "cache_dir": str(clean_cache)},
         "training": {"steps": args.steps, "validate_every": args.steps, "checkpoint_every": args.steps,
-                     "batch_patches": 4, "patch_size": [64, 64, 16], "workers": 1, "threads": 1},
+                     "batch_patches": 4, "patch_size": [64, 64, 16], "workers": 1, "threads": 1,
+                     "init_from": args.init_from},
     }
     # Build the clean cases once (a zero-step run), then copy them and corrupt the copy.
     load = load_config(None, {**base, "training": {**base["training"], "steps": 1}})
@@ -70,7 +73,11 @@ def main() -> None:
         "# One-step vs two-step training with corrupted labels",
         "",
         f"Machine: {os.cpu_count()} CPU cores shared with other jobs, no GPU. Command: `python "
-        f"benchmarks/train_two_step.py --phantoms {args.phantoms} --steps {args.steps} --corrupt {args.corrupt}`.",
+        f"benchmarks/train_two_step.py --phantoms {args.phantoms} --steps {args.steps} --corrupt {args.corrupt}"
+        + (f" --init-from {args.init_from}" if args.init_from else "") + "`.",
+        "",
+        ("Both procedures start from random weights." if not args.init_from else
+         f"Both procedures start from the model `{args.init_from}` (fine-tuning; its training phantoms use other seeds)."),
         "",
         f"{args.phantoms} training phantoms, {int(round(args.corrupt * 100))} % of labels corrupted; each stage "
         f"{args.steps} steps of 4 patches; Dice at 1 mm on {args.validation} held-out phantoms. Flagging rule: robust "

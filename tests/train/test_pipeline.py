@@ -47,6 +47,34 @@ def test_train_from_manifest_cli(phantom_manifest, tmp_path, capsys):
     # A finished run is not silently overwritten.
     assert main(["train", "--manifest", str(phantom_manifest), "--out", str(out), "--steps", "2", *TINY_SETTINGS]) == 2
     assert "--resume" in capsys.readouterr().err
+    # Fine-tuning starts from the trained weights and keeps their architecture, whatever the config says.
+    tuned = tmp_path / "tuned"
+    code = main(["train", "--manifest", str(phantom_manifest), "--out", str(tuned), "--steps", "2",
+                 "--init-from", str(out / "model.pt"), "--set", "training.lr=0", "--set", "training.weight_decay=0",
+                 *_without_network(TINY_SETTINGS)])
+    assert code == 0, capsys.readouterr().err
+    tuned_net, tuned_config, _ = load_checkpoint(tuned / "model.pt")
+    assert tuned_config["base_channels"] == 4 and tuned_config["in_slices"] == 3
+    start = dict(net.named_parameters())
+    # lr 0: the weights are exactly the starting model's (batch-norm statistics may move).
+    assert all(np.array_equal(p.detach().numpy(), start[n].detach().numpy()) for n, p in tuned_net.named_parameters())
+    assert main(["train", "--manifest", str(phantom_manifest), "--out", str(tmp_path / "x"),
+                 "--init-from", str(tmp_path / "missing.pt"), *_without_network(TINY_SETTINGS)]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+
+
+def _without_network(settings: list[str]) -> list[str]:
+    """The tiny settings minus the network override (a fine-tuned run takes its starting model's)."""
+    out, skip = [], False
+    for i, item in enumerate(settings):
+        if skip:
+            skip = False
+            continue
+        if item == "--set" and settings[i + 1].startswith("network="):
+            skip = True
+            continue
+        out.append(item)
+    return out
 
 
 def test_cli_needs_manifest_or_config(tmp_path, capsys):

@@ -18,8 +18,8 @@ SPATIAL_ONLY = {"gamma": 0, "bias": 0, "contrast": 0, "blur_sigma": 0, "noise": 
 def test_targets_match_forward_model_of_the_true_lesion_under_augmentation(template_cases):
     case = load_case(template_cases[0])
     rng = np.random.default_rng(5)
-    checked = 0
-    for _ in range(4):
+    checked, on_label, off_label = 0, [], []
+    for _ in range(8):
         patch = sample_patch(case, rng, patch_size=(40, 36, 12), in_slices=3, lesion_fraction=1.0,
                              augment=SPATIAL_ONLY, naive=True)
         assert patch.image.shape == (40, 36, 14)
@@ -27,15 +27,18 @@ def test_targets_match_forward_model_of_the_true_lesion_under_augmentation(templ
         grid = np.indices((40, 36, 12), dtype=np.float64).reshape(3, -1)
         grid[2] += 1
         coords = patch.to_box[:3, :3] @ grid + patch.to_box[:3, 3:]
-        lesion = ndimage.map_coordinates(case.lesion_mni.astype(np.float32), coords, order=0).reshape(40, 36, 12)
+        lesion = ndimage.map_coordinates(case.lesion_mni.astype(np.float32), coords, order=1).reshape(40, 36, 12)
         mapped = apply_forward(torch.from_numpy(lesion), PairBatch([patch.pairs], lesion.size)).numpy()
         if patch.target.sum() >= 3:
-            predicted = mapped > 0.5
-            dice = 2 * (predicted & (patch.target > 0.5)).sum() / (predicted.sum() + (patch.target > 0.5).sum())
-            assert dice > 0.75
+            # The template case's lesions are about one slice thick, so A(true lesion) sits
+            # near 0.5 on labelled voxels (Dice of a threshold would be rounding noise); a wrong
+            # geometry puts labelled voxels where A(true lesion) is 0.
+            labelled = patch.target > 0.5
+            on_label.extend(mapped[labelled].tolist())
+            off_label.extend(mapped[~labelled].tolist())
             checked += 1
         assert patch.naive_valid.all() and patch.naive_target.shape == (40, 36, 12)
-    assert checked >= 2
+    assert checked >= 4 and np.mean(on_label) > 0.4 and np.mean(off_label) < 0.02
 
 
 def test_random_transform_centres_the_patch():

@@ -62,19 +62,23 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from wmhkit.errors import WmhkitError
-    from wmhkit.segmentation import load_model, segment
+    from wmhkit.segmentation import segment
+    from wmhkit.segmentation.models import model_path
     from wmhkit.segmentation.postprocess import check_options
 
     check_options(args.threshold, args.min_lesion_mm3)
     out_dir = Path(args.out)
-    model = load_model(args.model, args.device) if args.method == "model" else None
+    if args.method == "model":
+        # Fail on a missing model before any input; the model itself is loaded by the first
+        # segment() call (once per process), while that call preprocesses its image.
+        model_path(args.model)
     failures = 0
     for path in tqdm(args.inputs, desc="segment", unit="image", disable=None):
         try:
             result = segment(
                 path,
                 method=args.method,
-                model=model if model is not None else args.model,
+                model=args.model,
                 threshold=args.threshold,
                 min_lesion_mm3=args.min_lesion_mm3,
                 device=args.device,

@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     parser.add_argument("--two-step", dest="two_step", action="store_true", default=None,
                         help="score labels after step 1, flag outliers, retrain on the cleaned set")
     parser.add_argument("--one-step", dest="two_step", action="store_false", help="a single training stage")
+    parser.add_argument("--init-from", dest="init_from", metavar="MODEL",
+                        help="fine-tune a trained model (a name such as 'default', or a .pt path) instead of starting from random weights")
     parser.add_argument("--workers", type=int, help="patch-loading worker processes (default from config, 1)")
     parser.add_argument("--threads", type=int, help="torch threads for training (default from config, 2)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=JSON",
@@ -50,6 +52,8 @@ def _overrides(args) -> dict:
         training["steps"] = args.steps
     if args.loss:
         training["loss"] = args.loss
+    if args.init_from:
+        training["init_from"] = args.init_from
     if args.workers is not None:
         training["workers"] = args.workers
     if args.threads is not None:

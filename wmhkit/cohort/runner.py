@@ -101,21 +101,58 @@ def _run_serial(tasks: list[dict], method: str, model: str) -> Iterator[dict]:
 
 
 def _run_processes(tasks: list[dict], workers: int, method: str, model: str) -> Iterator[dict]:
+    """Run tasks on ``workers`` local processes, never more in flight than there are workers.
+
+    A worker that dies hard (segfault, out-of-memory kill) breaks the whole pool, and every task
+    in flight fails with it. Because at most ``workers`` tasks are in flight, those are the only
+    suspects: each is retried alone in a fresh process, so only the scan that kills its worker
+    again is recorded as failed, and the rest of the cohort continues on a new pool.
+    """
     import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     # forkserver/spawn start clean interpreters (no threads or locks inherited from the parent).
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(method, model, 1)) as pool:
-        futures = {pool.submit(process_subject, task): task for task in tasks}
-        for future in as_completed(futures):
-            yield _result_or_failure(future, futures[future])
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    queue = list(reversed(tasks))
+    while queue:
+        suspects = []
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker,
+                                 initargs=(method, model, threads)) as pool:
+            running: dict = {}
+            while (queue or running) and not suspects:
+                while queue and len(running) < workers:
+                    task = queue.pop()
+                    running[pool.submit(process_subject, task)] = task
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        suspects.append(task)
+                    else:
+                        yield _result_or_failure(future, task)
+            suspects.extend(running.values())  # in flight when the pool broke
+        for task in suspects:
+            logger.warning("A worker died while %s was in flight; retrying it alone.", task["stem"])
+            with ProcessPoolExecutor(1, mp_context=context, initializer=init_worker,
+                                     initargs=(method, model, threads)) as alone:
+                yield _result_or_failure(alone.submit(process_subject, task), task)
 
 
 def _result_or_failure(future, task: dict) -> dict:
     try:
         return future.result()
     except Exception as exc:  # the worker process itself died (memory, segfault)
-        return {"stem": task["stem"], "status": "failed", "error": f"worker died: {type(exc).__name__}: {exc}",
+        error = f"worker died: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        # The worker could not record its own failure; record it here so the table shows it.
+        from wmhkit.cohort.resume import cohort_paths
+        from wmhkit.io import OutputPaths
+
+        error_json = cohort_paths(OutputPaths(Path(task["out_dir"]), task["stem"]))["error_json"]
+        error_json.parent.mkdir(parents=True, exist_ok=True)
+        write_json({"input": task["input_path"], "input_sha256": None, "error": error}, error_json)
+        return {"stem": task["stem"], "status": "failed", "error": error,
                 "seconds": float("nan"), "peak_rss_mb": float("nan"), "pid": None}
 
 
@@ -183,7 +220,10 @@ def run_cohort(
         The derivatives folder (created). Per-subject outputs go to
         ``sub-<id>/[ses-<id>/]anat/``.
     workers : int, default 1
-        Local worker processes (1 runs in this process). Ignored with ``scheduler``.
+        Local worker processes (1 runs in this process). Each gets ``cpu_count // workers``
+        BLAS and torch threads; SimpleITK's alignment keeps its fixed 2 threads so that results
+        do not depend on the number of workers. A worker killed by one scan (segfault, out of
+        memory) fails only that scan. Ignored with ``scheduler``.
     scheduler : str, distributed.Client or cluster, optional
         A Dask scheduler address (``tcp://host:8786``), client or cluster: subjects run on its
         workers with the same per-subject code.

@@ -68,10 +68,15 @@ def init_worker(method: str, model: str, threads: int | None = 1) -> None:
         With N workers on N cores, one thread each avoids oversubscription.
     """
     if threads:
-        # SimpleITK is left alone: the MNI alignment fixes its own thread count, and its result
-        # depends on that count (a cohort must not depend on how it was spread over workers).
+        # BLAS (through threadpoolctl, as numpy is already loaded) and torch get the worker's
+        # share of the cores. SimpleITK is left alone: the MNI alignment fixes its own thread
+        # count because its answer changes in the 6th decimal with it, which can flip a voxel
+        # (a cohort must not depend on how it was spread over workers).
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[variable] = str(threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
         if "torch" in sys.modules or method == "model":
             try:
                 import torch

@@ -30,7 +30,7 @@ import nibabel as nib
 import numpy as np
 
 from wmhkit.errors import OptionError
-from wmhkit.segmentation.models import DEFAULT_MODEL, load_model
+from wmhkit.segmentation.models import DEFAULT_MODEL, LoadedModel, load_model
 from wmhkit.segmentation.postprocess import (
     DEFAULT_MIN_LESION_MM3,
     DEFAULT_THRESHOLD,
@@ -285,10 +285,21 @@ def segment(
     if method not in METHODS:
         raise OptionError(f"Option --method {method!r} is unknown; use 'model' or 'baseline'.")
     threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
-    loaded = load_model(model, device) if method == "model" else None
-    timer.lap("load_model")
+    loaded = model if method == "model" and isinstance(model, LoadedModel) else None
+    if method == "model" and loaded is None:
+        from concurrent.futures import ThreadPoolExecutor
 
-    prepared = prepare_t1(img)
+        from wmhkit.segmentation.models import model_path
+
+        model_path(model)  # a missing model fails now, not after the preprocessing
+        # The first load imports torch (about 3 s, once per process); it overlaps with the
+        # preprocessing, which spends its time in compiled code.
+        with ThreadPoolExecutor(1, thread_name_prefix="wmhkit-load-model") as pool:
+            loading = pool.submit(load_model, model, device)
+            prepared = prepare_t1(img)
+        loaded = loading.result()
+    else:
+        prepared = prepare_t1(img)
     checked, alignment = prepared.img, prepared.alignment
     timer.lap("preprocess")
     if alignment.flagged:

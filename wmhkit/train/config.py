@@ -39,7 +39,14 @@ DEFAULT_TRAIN_CONFIG: dict = {
         "lesion_fraction": 0.7,
         "loss": "sr",  # "sr" (forward model on the label grid) or "naive" (label up-sampled to 1 mm)
         "dice_weight": 1.0,
+        # Initial lesion probability everywhere (output bias = its logit). Starting at 0.5 makes the
+        # network spend hundreds of steps unlearning lesions before it can find any.
+        "initial_lesion_probability": 0.02,
         "lr": 3e-3,
+        # Start from a trained model (a name such as "default", or a checkpoint path) instead of
+        # random weights: fine-tuning the shipped model on one's own cohort. Network settings
+        # then come from that checkpoint.
+        "init_from": None,
         "weight_decay": 1e-4,
         "warmup_steps": 100,
         "final_lr_fraction": 0.05,

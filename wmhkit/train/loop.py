@@ -100,11 +100,21 @@ def network_forward(net: torch.nn.Module, image: torch.Tensor, in_slices: int) -
 
 
 def validate(net: torch.nn.Module, case_dirs, *, device: str = "cpu") -> pd.DataFrame:
-    """Scores at 1 mm (MNI brain box) of the network on cases with an exact lesion mask."""
+    """Scores at 1 mm (MNI brain box) of the network on cases with an exact lesion mask.
+
+    As in ``wmhkit segment``, probabilities outside the cerebral white-matter envelope are 0, so
+    the checkpoint kept as best is the one that segments best in the product.
+    """
+    from wmhkit.segmentation.atlas import wm_envelope_mni
+    from wmhkit.segmentation.network import MNI_BRAIN_BOX
+
+    envelope = wm_envelope_mni()[MNI_BRAIN_BOX]
     rows = []
     for folder in case_dirs:
         case = load_case(folder, mmap=False)
         prob = predict_volume(net, case.t1, device=device)
+        if prob.shape == envelope.shape:
+            prob[~envelope] = 0.0
         scores = segmentation_scores(prob, case.lesion_mni)
         rows.append({"case_id": case.case_id, **scores})
     net.train()
@@ -187,6 +197,9 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
     net = build_network(config["network"])
     if init_from is not None:
         net.load_state_dict(load_checkpoint(init_from)[0].state_dict())
+    else:
+        prior = float(training.get("initial_lesion_probability", 0.5))
+        torch.nn.init.constant_(net.head.bias, math.log(prior / (1.0 - prior)))
     net.to(device).train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=float(training["lr"]), weight_decay=float(training["weight_decay"]))
     start_step, best_dice, history = 0, -1.0, []

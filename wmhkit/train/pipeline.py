@@ -182,6 +182,24 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
     return pd.DataFrame(rows)
 
 
+def _starting_checkpoint(config: dict):
+    """The checkpoint ``training.init_from`` names (a model name or path), or None to start from scratch.
+
+    Fine-tuning keeps the starting model's architecture: ``config["network"]`` is replaced by
+    the checkpoint's own (in place), so the saved run describes the network it trained.
+    """
+    name = config["training"].get("init_from")
+    if not name:
+        return None
+    from wmhkit.segmentation.models import model_path
+    from wmhkit.segmentation.network import DEFAULT_CONFIG, load_checkpoint
+
+    path = model_path(name)
+    network = load_checkpoint(path)[1]
+    config["network"] = {key: network[key] for key in DEFAULT_CONFIG if key != "arch" and key in network}
+    return path
+
+
 def train(config: dict, out_dir, *, manifest=None, resume: bool = False, device: str = "cpu",
           progress: bool | None = None) -> TrainResult:
     """Train a lesion network by the given recipe (see the module docstring for the run folder).
@@ -207,6 +225,7 @@ def train(config: dict, out_dir, *, manifest=None, resume: bool = False, device:
     from wmhkit.train.loop import run_stage
 
     out_dir = Path(out_dir)
+    start_from = _starting_checkpoint(config)
     if not resume and (out_dir / "step1" / "train_state.pt").is_file():
         raise OptionError(f"Run folder {out_dir} already holds a training run; pass --resume or choose another --out.")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +238,7 @@ def train(config: dict, out_dir, *, manifest=None, resume: bool = False, device:
     if not train_dirs:
         raise OptionError("No training cases; add rows to the manifest or phantoms to the config.")
     best = run_stage(out_dir / "step1", train_dirs, np.ones(len(train_dirs)), val_dirs, config, resume=resume,
-                     device=device, progress=progress)
+                     device=device, init_from=start_from, progress=progress)
     flagged = None
     two_step = config["two_step"]
     if two_step["enabled"]:
@@ -232,7 +251,7 @@ def train(config: dict, out_dir, *, manifest=None, resume: bool = False, device:
         weights = case_weights(flagged, two_step["action"], float(two_step["downweight"]))
         if weights.sum() <= 0:
             raise ModelError("Two-step cleaning flagged every case; lower two_step.z_threshold or check the labels.")
-        init = best if two_step["step2_init"] == "step1" else None
+        init = best if two_step["step2_init"] == "step1" else start_from
         best = run_stage(out_dir / "step2", train_dirs, weights, val_dirs, config, steps=two_step["step2_steps"],
                          resume=resume, device=device, init_from=init, progress=progress)
     shutil.copyfile(best, out_dir / "model.pt")
