@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 #: The per-subject function, as ``module:function``: writes every output, returns the JSON content.
 DEFAULT_PROCESSOR = "wmhkit.segmentation:segment_file"
+#: The worker's thread cap set by :func:`init_worker` (None: libraries' defaults).
+_THREAD_CAP: int | None = None
 
 
 def peak_rss_mb() -> float:
@@ -67,6 +69,8 @@ def init_worker(method: str, model: str, threads: int | None = 1) -> None:
         Threads per worker for BLAS and torch; None leaves the libraries' defaults.
         With N workers on N cores, one thread each avoids oversubscription.
     """
+    global _THREAD_CAP
+    _THREAD_CAP = int(threads) if threads else None
     if threads:
         # BLAS (through threadpoolctl, as numpy is already loaded) and torch get the worker's
         # share of the cores. SimpleITK is left alone: the MNI alignment fixes its own thread
@@ -114,6 +118,10 @@ def process_subject(task: dict) -> dict:
     from wmhkit.cohort.qc import subject_qc
 
     start = time.perf_counter()
+    if _THREAD_CAP and "torch" in sys.modules:
+        # torch's thread count is per calling thread (OpenMP), and Dask runs tasks in a thread
+        # other than the one init_worker ran in: apply the cap where the work happens.
+        sys.modules["torch"].set_num_threads(_THREAD_CAP)
     paths = OutputPaths(Path(task["out_dir"]), task["stem"])
     extra = cohort_paths(paths)
     record = {"stem": task["stem"], "status": "ok", "error": "", "pid": os.getpid()}

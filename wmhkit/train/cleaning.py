@@ -65,10 +65,18 @@ def case_agreement(prob: np.ndarray, case) -> dict:
 
 def score_cases(net, case_dirs, *, device: str = "cpu") -> pd.DataFrame:
     """Agreement of every training case with the network (one row per case)."""
+    from wmhkit.segmentation.atlas import wm_envelope_mni
+    from wmhkit.segmentation.network import MNI_BRAIN_BOX
+
+    # As in `wmhkit segment` (and validation): no lesion outside the white-matter envelope, so
+    # that false positives the product would never report do not count against a label.
+    envelope = wm_envelope_mni()[MNI_BRAIN_BOX]
     rows = []
     for folder in case_dirs:
         case = load_case(folder, mmap=False)
         prob = predict_volume(net, case.t1, device=device)
+        if prob.shape == envelope.shape:
+            prob[~envelope] = 0.0
         rows.append({"case_id": case.case_id, "case_dir": str(folder), **case_agreement(prob, case)})
     return pd.DataFrame(rows)
 
