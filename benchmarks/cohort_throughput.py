@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         f"Speed-up, 2 local workers over 1: **{speedup:.2f}x** (target >= 1.8x).",
-        f"One worker alone keeps {busy_cores:.2f} cores busy on average (process CPU time / wall time), "
-        f"so a second worker can add at most {2 / busy_cores:.2f}x.",
+        f"One worker alone keeps {busy_cores:.2f} cores busy on average (process CPU time / wall time; OpenMP "
+        "threads waiting for work count too), so a second worker on 2 cores has much less than a whole idle core to use.",
         f"Combined table + group map + HTML report for {args.n_subjects} subjects: {report_s:.1f} s.",
         "",
     ]
