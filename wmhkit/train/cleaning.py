@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from wmhkit.segmentation.network import predict_volume
 from wmhkit.train.cases import load_case
 
 __all__ = ["case_agreement", "score_cases", "flag_outliers", "case_weights"]
@@ -65,18 +64,12 @@ def case_agreement(prob: np.ndarray, case) -> dict:
 
 def score_cases(net, case_dirs, *, device: str = "cpu") -> pd.DataFrame:
     """Agreement of every training case with the network (one row per case)."""
-    from wmhkit.segmentation.atlas import wm_envelope_mni
-    from wmhkit.segmentation.network import MNI_BRAIN_BOX
+    from wmhkit.train.loop import predict_case
 
-    # As in `wmhkit segment` (and validation): no lesion outside the white-matter envelope, so
-    # that false positives the product would never report do not count against a label.
-    envelope = wm_envelope_mni()[MNI_BRAIN_BOX]
     rows = []
     for folder in case_dirs:
         case = load_case(folder, mmap=False)
-        prob = predict_volume(net, case.t1, device=device)
-        if prob.shape == envelope.shape:
-            prob[~envelope] = 0.0
+        prob = predict_case(net, case, device=device)
         rows.append({"case_id": case.case_id, "case_dir": str(folder), **case_agreement(prob, case)})
     return pd.DataFrame(rows)
 

@@ -26,7 +26,7 @@ from wmhkit.train.loss import PairBatch, naive_loss, sr_loss
 from wmhkit.train.metrics import segmentation_scores
 from wmhkit.train.sampling import sample_patch
 
-__all__ = ["PatchBatches", "network_forward", "run_stage", "validate"]
+__all__ = ["PatchBatches", "network_forward", "predict_case", "run_stage", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,22 +99,28 @@ def network_forward(net: torch.nn.Module, image: torch.Tensor, in_slices: int) -
     return torch.sigmoid(logits).permute(0, 2, 3, 1)
 
 
-def validate(net: torch.nn.Module, case_dirs, *, device: str = "cpu") -> pd.DataFrame:
-    """Scores at 1 mm (MNI brain box) of the network on cases with an exact lesion mask.
+def predict_case(net: torch.nn.Module, case, *, device: str = "cpu") -> np.ndarray:
+    """Probabilities of a cached case on the brain box, 0 outside the white-matter envelope.
 
-    As in ``wmhkit segment``, probabilities outside the cerebral white-matter envelope are 0, so
-    the checkpoint kept as best is the one that segments best in the product.
+    As in ``wmhkit segment``: false positives the product never reports must not choose the
+    best checkpoint (validation) nor count against a label (two-step scoring).
     """
     from wmhkit.segmentation.atlas import wm_envelope_mni
     from wmhkit.segmentation.network import MNI_BRAIN_BOX
 
     envelope = wm_envelope_mni()[MNI_BRAIN_BOX]
+    prob = predict_volume(net, case.t1, device=device)
+    if prob.shape == envelope.shape:
+        prob[~envelope] = 0.0
+    return prob
+
+
+def validate(net: torch.nn.Module, case_dirs, *, device: str = "cpu") -> pd.DataFrame:
+    """Scores at 1 mm (MNI brain box) of the network on cases with an exact lesion mask (:func:`predict_case`)."""
     rows = []
     for folder in case_dirs:
         case = load_case(folder, mmap=False)
-        prob = predict_volume(net, case.t1, device=device)
-        if prob.shape == envelope.shape:
-            prob[~envelope] = 0.0
+        prob = predict_case(net, case, device=device)
         scores = segmentation_scores(prob, case.lesion_mni)
         rows.append({"case_id": case.case_id, **scores})
     net.train()
