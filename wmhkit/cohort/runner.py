@@ -226,7 +226,10 @@ def run_cohort(
         memory) fails only that scan. Ignored with ``scheduler``.
     scheduler : str, distributed.Client or cluster, optional
         A Dask scheduler address (``tcp://host:8786``), client or cluster: subjects run on its
-        workers with the same per-subject code.
+        workers with the same per-subject code. Each worker loads the model once, caps torch
+        and BLAS at one thread (one thread per Dask worker thread) and undoes the tiny
+        ``MALLOC_TRIM_THRESHOLD_`` Dask's nanny sets, which made every subject about 3 s slower
+        (:func:`wmhkit.cohort.worker.restore_malloc_thresholds`).
     method : {"model", "baseline"}, default "model"
         Segmentation method passed to :func:`wmhkit.segmentation.segment_file`.
     model : str, default "default"

@@ -60,7 +60,7 @@ DEFAULT_TRAIN_CONFIG: dict = {
     "augment": {},
     "two_step": {
         "enabled": False,
-        "z_threshold": 2.5,  # robust z of the disagreement above which a case is flagged
+        "z_threshold": 2.5,  # robust z of the unlabelled predicted volume above which a case is flagged (cleaning.py)
         "action": "exclude",  # "exclude" or "downweight"
         "downweight": 0.2,
         "step2_steps": None,  # default: training.steps

@@ -9,7 +9,7 @@ information, SimpleITK) and the registration quality is recorded per case.
 Registration quality is the normalised mutual information of T1 and FLAIR inside the head after
 registration, ``2 I(T1; FLAIR) / (H(T1) + H(FLAIR))`` (0 = independent, 1 = one determines the
 other). Well-registered T1/FLAIR pairs of the same head typically score above 0.15; cases below
-:data:`REGISTRATION_WARN` are logged and also stand out in the two-step agreement scores.
+:data:`REGISTRATION_WARN` are logged and also stand out in the two-step label checks (displaced label).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Run folder layout::
     <out>/cache/<case_id>/   cached training and validation cases
     <out>/cases.tsv          one row per case: role, kind, provenance, registration quality
     <out>/step1/             first training stage (see wmhkit.train.loop)
-    <out>/flagged.tsv        two-step: agreement score, robust z, flag and reason per case
+    <out>/flagged.tsv        two-step: label checks (mL, displacement), flag and reason per case
     <out>/step2/             second stage on the cleaned or re-weighted set
     <out>/model.pt           the final model (best validation Dice of the last stage)
 """
@@ -76,29 +76,40 @@ def _build_one(job: tuple) -> str:
     return str(save_case(case, cache))
 
 
-def _corrupt(folder: Path, rng: np.random.Generator) -> str:
-    """Corrupt a cached case's label on purpose (benchmarks): shift, drop lesions or add blobs."""
+def corrupt_label(label: np.ndarray, slice_axis: int, rng: np.random.Generator, kind: str | None = None):
+    """A label corrupted on purpose (benchmarks of the two-step cleaning), and the kind used.
+
+    ``kind`` (drawn at random when None): "shift" moves the label 6-10 voxels along each in-plane
+    axis, "drop" keeps each lesion with probability 0.25, "spurious" adds 12 blobs of 8 x 8
+    voxels on single slices anywhere in the grid.
+    """
     from scipy import ndimage
 
-    label = np.load(folder / "label.npy").astype(np.float32)
-    kind = str(rng.choice(["shift", "drop", "spurious"]))
+    label = np.asarray(label, dtype=np.float32)
+    kind = str(rng.choice(["shift", "drop", "spurious"])) if kind is None else kind
     if kind == "shift":
-        slice_axis = json.loads((folder / "case.json").read_text())["geometry"]["slice_axis"]
         shift = [0 if a == slice_axis else int(rng.choice([-1, 1]) * rng.integers(6, 11)) for a in range(3)]
-        label = np.roll(label, shift, axis=(0, 1, 2))
-    elif kind == "drop":
+        return np.roll(label, shift, axis=(0, 1, 2)), kind
+    if kind == "drop":
         lab, n = ndimage.label(label > 0.5)
         keep = rng.random(n + 1) < 0.25
         keep[0] = False
-        label = keep[lab].astype(np.float32)
-    else:
-        blobs = np.zeros_like(label)
-        inside = np.argwhere(label >= 0)
-        for _ in range(12):
-            c = inside[rng.integers(len(inside))]
-            sl = tuple(slice(max(0, x - 4), x + 4) for x in c[:2]) + (slice(c[2], c[2] + 1),)
-            blobs[sl] = 1.0
-        label = np.maximum(label, blobs)
+        return keep[lab].astype(np.float32), kind
+    if kind != "spurious":
+        raise OptionError(f"Unknown label corruption {kind!r}; use shift, drop or spurious.")
+    blobs = np.zeros_like(label)
+    inside = np.argwhere(label >= 0)
+    for _ in range(12):
+        c = inside[rng.integers(len(inside))]
+        sl = tuple(slice(max(0, x - 4), x + 4) for x in c[:2]) + (slice(c[2], c[2] + 1),)
+        blobs[sl] = 1.0
+    return np.maximum(label, blobs), kind
+
+
+def _corrupt(folder: Path, rng: np.random.Generator) -> str:
+    """Corrupt a cached case's label in place (benchmarks); returns the kind."""
+    slice_axis = json.loads((folder / "case.json").read_text())["geometry"]["slice_axis"]
+    label, kind = corrupt_label(np.load(folder / "label.npy"), slice_axis, rng)
     np.save(folder / "label.npy", label.astype(np.float16))
     from wmhkit.train.cases import label_lesion_points
 
