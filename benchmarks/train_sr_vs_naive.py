@@ -104,9 +104,9 @@ def main() -> None:
     text = [
         "# Super-resolution loss vs naive up-sampled labels",
         "",
-        f"Machine: {os.cpu_count()} CPU cores shared with other jobs, no GPU. Command: `python "
+        f"Machine: {os.cpu_count()} CPU cores, no GPU. Command: `python "
         f"benchmarks/train_sr_vs_naive.py --thickness {' '.join(f'{t:g}' for t in args.thickness)} --phantoms "
-        f"{args.phantoms} --steps {args.steps} --voxel-mm {args.voxel_mm:g} --patch {' '.join(map(str, args.patch))} "
+        f"{args.phantoms} --validation {args.validation} --steps {args.steps} --voxel-mm {args.voxel_mm:g} --patch {' '.join(map(str, args.patch))} "
         f"--burden {args.burden[0]:g} {args.burden[1]:g}`.",
         "",
         f"Per thickness: {args.phantoms} training phantoms (axial labels, no gap, {args.voxel_mm:g} mm T1), "

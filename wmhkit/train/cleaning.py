@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 _MAD_FLOOR_ML = 0.1
 _OVERLAP_EPS_ML = 0.02
+#: Thresholds of the three checks (module docstring), chosen on synthetic phantoms
+#: (benchmarks/results/train_two_step.md); change them here, not in the code below.
 RULES = {
     "min_shift_mm": 4.0, "min_shift_gain": 2.0, "min_shifted_overlap_ml": 0.05,
     "min_unsupported_lesion_ml": 0.1, "min_unsupported_ml": 0.5, "min_unsupported_fraction": 0.05,
@@ -55,8 +57,8 @@ RULES = {
 def map_prediction(prob: np.ndarray, case) -> tuple[np.ndarray, np.ndarray]:
     """A(p) on the case's label grid, and the mask of label voxels whose centre lies in the brain box.
 
-    Only label voxels near predicted or labelled lesions are computed (0 elsewhere), which
-    makes the mapping take well under a second.
+    Only label voxels near predicted or labelled lesions are computed (0 elsewhere), to save
+    time on the whole label grid.
     """
     from wmhkit.forward import thick_slice_average_where
 
