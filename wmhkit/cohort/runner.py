@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -16,7 +16,7 @@ import pandas as pd
 
 from wmhkit import __version__
 from wmhkit.cohort.discover import discover_inputs
-from wmhkit.cohort.worker import DEFAULT_PROCESSOR, init_worker, process_subject
+from wmhkit.cohort.worker import DEFAULT_PROCESSOR, error_text, init_worker, process_subject
 from wmhkit.errors import OptionError
 from wmhkit.io import write_json
 
@@ -144,7 +144,7 @@ def _result_or_failure(future, task: dict) -> dict:
     try:
         return future.result()
     except Exception as exc:  # the worker process itself died (memory, segfault)
-        error = f"worker died: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        error = f"worker died: {error_text(exc)}"
         # The worker could not record its own failure; record it here so the table shows it.
         from wmhkit.cohort.resume import cohort_paths
         from wmhkit.io import OutputPaths

@@ -124,7 +124,8 @@ def init_worker(method: str, model: str, threads: int | None = 1) -> None:
         logger.warning("Model %s could not be loaded in the worker: %s", model, exc)
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """One line for a failure: the exception type and the first line of its message."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
@@ -177,7 +178,7 @@ def process_subject(task: dict) -> dict:
         write_json(subject_qc(task["input_path"], paths, summary, extra["thumbnail"]), extra["qc_json"])
         extra["error_json"].unlink(missing_ok=True)
     except Exception as exc:  # one bad scan must not stop the cohort
-        record.update(status="failed", error=_error_text(exc))
+        record.update(status="failed", error=error_text(exc))
         logger.warning("%s failed: %s", task["stem"], record["error"])
         write_json({"input": task["input_path"], "input_sha256": sha, "error": record["error"],
                     "traceback": traceback.format_exc()}, extra["error_json"])
