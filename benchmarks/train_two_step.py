@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--validation", type=int, default=2)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--corrupt", type=float, default=0.2)
+    parser.add_argument("--corrupt-min-ml", type=float, default=0.5,
+                        help="corrupt only training labels holding at least this many mL (0: any)")
     parser.add_argument("--out-dir", default="runs/bench_two_step")
     parser.add_argument("--table", default="benchmarks/results/train_two_step.md")
     parser.add_argument("--seed-start", type=int, default=4000, help="first training phantom seed")
@@ -125,7 +127,8 @@ def main() -> None:
     rows, corruptions = [], ""
     for name, two_step in (("one-step", False), ("two-step", True)):
         config = load_config(None, {**base, "name": name,
-                                    "data": {**base["data"], "cache_dir": str(bad_cache), "corrupt_fraction": args.corrupt},
+                                    "data": {**base["data"], "cache_dir": str(bad_cache), "corrupt_fraction": args.corrupt,
+                                             "corrupt_min_label_ml": args.corrupt_min_ml},
                                     "two_step": {"enabled": two_step}})
         result = train(config, out_dir / name, resume=True)
         val_dirs = result.cases.loc[result.cases["role"] == "validation", "case_dir"].tolist()
@@ -151,13 +154,14 @@ def main() -> None:
         "",
         f"Machine: {os.cpu_count()} CPU cores, no GPU. Command: `python "
         f"benchmarks/train_two_step.py --phantoms {args.phantoms} --steps {args.steps} --corrupt {args.corrupt}"
-        f" --seed-start {args.seed_start} --repeats {args.repeats}"
+        f" --seed-start {args.seed_start} --repeats {args.repeats} --corrupt-min-ml {args.corrupt_min_ml}"
         + (f" --init-from {args.init_from}" if args.init_from else "") + "`.",
         "",
         ("Both procedures start from random weights." if not args.init_from else
          f"Both procedures start from the model `{args.init_from}` (fine-tuning; its training phantoms use other seeds)."),
         "",
-        f"{args.phantoms} training phantoms, {int(round(args.corrupt * 100))} % of labels corrupted; each stage "
+        f"{args.phantoms} training phantoms, {int(round(args.corrupt * 100))} % of labels corrupted (chosen among "
+        f"the labels holding >= {args.corrupt_min_ml} mL); each stage "
         f"{args.steps} steps of 4 patches; Dice at 1 mm on {args.validation} held-out phantoms. Flagging rule: "
         "three label checks (displaced label, label lesions the model does not find, lesions the label "
         "misses; rules in wmhkit/train/cleaning.py).",

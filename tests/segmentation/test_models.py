@@ -65,3 +65,17 @@ def test_cuda_refused_without_gpu(tiny_model_path):
         models.load_model(tiny_model_path, device="cuda")
     with pytest.raises(OptionError, match="not a torch device"):
         models.load_model(tiny_model_path, device="tpu9")
+
+
+def test_loaded_model_predicts_as_the_checkpoint(tiny_model_path):
+    """The registry's faster (channels-last) copy gives the checkpoint's own probabilities."""
+    import numpy as np
+
+    from wmhkit.segmentation.network import load_checkpoint, predict_volume
+
+    models.clear_model_cache()
+    volume = np.random.default_rng(3).random((21, 17, 9)).astype(np.float32)
+    plain = predict_volume(load_checkpoint(tiny_model_path)[0], volume)
+    fast = predict_volume(models.load_model(tiny_model_path).net, volume)
+    assert plain.std() > 0
+    np.testing.assert_allclose(fast, plain, atol=1e-5)

@@ -11,7 +11,7 @@ import pytest
 from wmhkit.errors import OptionError
 from wmhkit.train.cases import load_case
 from wmhkit.train.cleaning import case_weights, flag_outliers, label_checks
-from wmhkit.train.pipeline import corrupt_label
+from wmhkit.train.pipeline import choose_corrupted, corrupt_label
 
 from .train_cases import template_case, template_cases  # noqa: F401 (fixture)
 
@@ -70,6 +70,23 @@ def test_corrupt_label_kinds():
     assert blobs.sum() > label.sum() and np.all(blobs >= label)
     with pytest.raises(OptionError, match="rotate"):
         corrupt_label(label, 2, rng, "rotate")
+
+
+def test_corruptions_go_to_labels_that_hold_lesions(template_cases, tmp_path):
+    import shutil
+
+    empty = tmp_path / "empty"
+    shutil.copytree(template_cases[0], empty)
+    np.save(empty / "label.npy", np.zeros_like(np.load(empty / "label.npy")))
+    folders, roles = [str(empty), *template_cases[:2]], ["train", "train", "train"]
+    label_ml = load_case(template_cases[0]).label.sum() * 5.0 / 1000.0  # 1 x 1 x 5 mm label voxels
+    assert label_ml > 0.2
+    for seed in range(5):
+        chosen = choose_corrupted(folders, roles, 2 / 3, 0.2, np.random.default_rng(seed))
+        assert chosen == {1, 2}
+    assert choose_corrupted(folders, roles, 2 / 3, label_ml * 10, np.random.default_rng(0)) == set()
+    anywhere = [choose_corrupted(folders, roles, 1 / 3, 0.0, np.random.default_rng(seed)) for seed in range(30)]
+    assert {0} in anywhere and all(len(c) == 1 for c in anywhere)
 
 
 def test_flagging_rules_and_reasons():

@@ -57,5 +57,9 @@ def test_stage_trains_validates_and_resumes(template_cases, tmp_path):
     assert history["step"].tolist() == [2, 4]
     net, net_config, metadata = load_checkpoint(stage / "last.pt")
     assert metadata["step"] == 4 and net_config["in_slices"] == 3
+    keep_last = load_config(None, {**TINY, "training": {**TINY["training"], "keep": "last"}})
+    kept = run_stage(stage, template_cases[:2], [1, 1], template_cases[2:], keep_last, steps=4, resume=True,
+                     progress=False)
+    assert kept == stage / "last.pt"
     assert np.isfinite(history["train_loss"]).all()
     assert load_case(template_cases[2]).lesion_mni.sum() > 0

@@ -287,21 +287,19 @@ def segment(
     threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
     loaded = model if method == "model" and isinstance(model, LoadedModel) else None
     if method == "model" and loaded is None:
-        from concurrent.futures import ThreadPoolExecutor
-
         from wmhkit.segmentation.models import model_path
 
         model_path(model)  # a missing model fails now, not after the preprocessing
-        # The first load imports torch (about 3 s, once per process); it overlaps with the
-        # preprocessing, which spends its time in compiled code.
-        with ThreadPoolExecutor(1, thread_name_prefix="wmhkit-load-model") as pool:
-            loading = pool.submit(load_model, model, device)
-            prepared = prepare_t1(img)
-        loaded = loading.result()
+        prepared = prepare_t1(img)
+        timer.lap("preprocess")
+        # After the preprocessing, not beside it in a thread: importing torch holds the GIL and
+        # slowed the preprocessing by more than the import itself costs.
+        loaded = load_model(model, device)
+        timer.lap("load_model")
     else:
         prepared = prepare_t1(img)
+        timer.lap("preprocess")
     checked, alignment = prepared.img, prepared.alignment
-    timer.lap("preprocess")
     if alignment.flagged:
         logger.warning(
             "MNI alignment of %s is poor (quality %.2f); check the result by eye.",

@@ -30,6 +30,9 @@ DEFAULT_TRAIN_CONFIG: dict = {
         "validation_fraction": 0.1,  # manifest runs: share of cases held out when no phantoms validate
         "corrupt_fraction": 0.0,  # benchmarks: share of training labels corrupted on purpose
         "corrupt_seed": 0,
+        # benchmarks: corrupt only labels holding at least this many mL (a label without lesions
+        # cannot lose any, so corrupting it would change nothing)
+        "corrupt_min_label_ml": 0.0,
         "cache_dir": None,  # where cases are cached (default <out>/cache); runs may share one
     },
     "training": {
@@ -47,6 +50,9 @@ DEFAULT_TRAIN_CONFIG: dict = {
         # random weights: fine-tuning the shipped model on one's own cohort. Network settings
         # then come from that checkpoint.
         "init_from": None,
+        # The stage's result: "best" (highest validation Dice) or "last" (the final step). With
+        # a handful of validation phantoms the best-Dice pick can be noise (see default_finetune).
+        "keep": "best",
         "weight_decay": 1e-4,
         "warmup_steps": 100,
         "final_lr_fraction": 0.05,
@@ -102,6 +108,8 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
     config = merge_config(config, overrides)
     if config["training"]["loss"] not in ("sr", "naive"):
         raise OptionError(f"Training option loss={config['training']['loss']!r} is unknown; use 'sr' or 'naive'.")
+    if config["training"]["keep"] not in ("best", "last"):
+        raise OptionError(f"Training option keep={config['training']['keep']!r} is unknown; use 'best' or 'last'.")
     if config["two_step"]["action"] not in ("exclude", "downweight"):
         raise OptionError(f"two_step action={config['two_step']['action']!r} is unknown; use 'exclude' or 'downweight'.")
     return config

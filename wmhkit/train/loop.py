@@ -170,7 +170,8 @@ def _plot_history(history: pd.DataFrame, path: Path) -> None:
 
 def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: int | None = None,
               resume: bool = False, device: str = "cpu", init_from=None, progress: bool | None = None) -> Path:
-    """Train one stage and return the path of its best checkpoint (``last.pt`` without validation).
+    """Train one stage and return the path of its best checkpoint (``last.pt`` without validation
+    or with ``training.keep = "last"``).
 
     Parameters
     ----------
@@ -278,4 +279,6 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
     if step + 1 < steps and len(dataset):
         checkpoint(step + 1)
     best = stage_dir / "best.pt"
-    return best if best.is_file() else stage_dir / "last.pt"
+    if training.get("keep", "best") == "last" or not best.is_file():
+        return stage_dir / "last.pt"
+    return best

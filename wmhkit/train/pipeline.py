@@ -28,7 +28,7 @@ from wmhkit.errors import ModelError, OptionError
 from wmhkit.io import write_json, write_tsv
 from wmhkit.train.cases import load_case, save_case
 
-__all__ = ["TrainResult", "train", "build_cases", "default_real_t1_dir"]
+__all__ = ["TrainResult", "train", "build_cases", "choose_corrupted", "corrupt_label", "default_real_t1_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,29 @@ def corrupt_label(label: np.ndarray, slice_axis: int, rng: np.random.Generator, 
     return np.maximum(label, blobs), kind
 
 
+def _label_ml(folder) -> float:
+    """Lesion volume (mL) of a cached case's label, on the label grid."""
+    from wmhkit.train.cleaning import label_voxel_mm
+
+    case = load_case(folder)
+    return float(np.count_nonzero(np.asarray(case.label) > 0.5) * np.prod(label_voxel_mm(case)) / 1000.0)
+
+
+def choose_corrupted(folders, roles, fraction: float, min_label_ml: float, rng: np.random.Generator) -> set:
+    """Indices of the training cases a benchmark corrupts: ``fraction`` of all training cases,
+    drawn among those whose label holds at least ``min_label_ml`` mL (fewer when too few do).
+
+    A case already corrupted by an earlier call stays eligible, so reruns choose the same cases.
+    """
+    train_idx = [i for i, role in enumerate(roles) if role == "train"]
+    n_corrupt = int(round(fraction * len(train_idx)))
+    if n_corrupt and min_label_ml > 0:
+        train_idx = [i for i in train_idx
+                     if (Path(folders[i]) / "corrupted.txt").is_file() or _label_ml(folders[i]) >= min_label_ml]
+        n_corrupt = min(n_corrupt, len(train_idx))
+    return set(rng.choice(train_idx, size=n_corrupt, replace=False).tolist()) if n_corrupt else set()
+
+
 def _corrupt(folder: Path, rng: np.random.Generator) -> str:
     """Corrupt a cached case's label in place (benchmarks); returns the kind."""
     slice_axis = json.loads((folder / "case.json").read_text())["geometry"]["slice_axis"]
@@ -173,9 +196,8 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
     folders, roles = [f for f, _ in kept], [r for _, r in kept]
     rows = []
     corrupt_rng = np.random.default_rng(int(data.get("corrupt_seed", 0)))
-    train_idx = [i for i, r in enumerate(roles) if r == "train"]
-    n_corrupt = int(round(float(data.get("corrupt_fraction", 0.0)) * len(train_idx)))
-    corrupt = set(corrupt_rng.choice(train_idx, size=n_corrupt, replace=False).tolist()) if n_corrupt else set()
+    corrupt = choose_corrupted(folders, roles, float(data.get("corrupt_fraction", 0.0)),
+                               float(data.get("corrupt_min_label_ml", 0.0)), corrupt_rng)
     for i, (folder, role) in enumerate(zip(folders, roles)):
         info = json.loads((Path(folder) / "case.json").read_text())
         meta = info.get("meta", {})
