@@ -21,7 +21,7 @@ def register(subparsers) -> None:
             "Train the 2.5D lesion network. Each manifest row names a 3D T1, a 2D FLAIR, a lesion label on the "
             "FLAIR grid and optionally a 4x4 T1-to-FLAIR world transform (text file); without it the FLAIR is "
             "registered to the T1 (rigid). A --config recipe can add synthetic phantoms; the shipped model is "
-            "trained with wmhkit/train/configs/default.json."
+            "trained with wmhkit/train/configs/default.json, then fine-tuned with default_finetune.json."
         ),
     )
     parser.add_argument("--manifest", help="CSV with columns t1, flair, label[, transform, case_id]")
