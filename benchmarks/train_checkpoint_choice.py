@@ -51,8 +51,8 @@ def main() -> None:
         folders = list(pool.map(_build, range(900000, 900000 + args.phantoms)))
     rows, per_case = [], {}
     for path in args.checkpoints:
-        _, _, metadata = load_checkpoint(path)
-        table = validate(load_checkpoint(path)[0], folders)
+        net, _, metadata = load_checkpoint(path)
+        table = validate(net, folders)
         lesioned = table[table["true_voxels"] > 0]
         per_case[path] = lesioned.set_index("case_id")["dice"]
         rows.append({"checkpoint": path, "step": metadata.get("step", ""), "phantoms with lesions": len(lesioned),
