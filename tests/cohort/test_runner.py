@@ -136,13 +136,15 @@ def test_unknown_method_and_workers_refused(cohort_bids, tmp_path):
         run_cohort(cohort_bids, tmp_path, method="magic")
     with pytest.raises(OptionError, match="--workers"):
         run_cohort(cohort_bids, tmp_path, workers=0)
+    with pytest.raises(OptionError, match="--threads"):
+        run_cohort(cohort_bids, tmp_path, threads_per_worker=0)
 
 
 def test_a_worker_killed_by_one_scan_fails_only_that_scan(cohort_bids, tmp_path):
     # sub-01 and sub-02 are in flight together when sub-02 kills its worker: sub-01 is retried
     # alone and succeeds; only sub-02 (and the corrupt sub-03) are recorded as failed.
-    result = run_cohort(cohort_bids, tmp_path / "deriv", workers=2, method="baseline", progress=False, report=False,
-                        group_map=False, processor="tests.cohort.crashing_processor:segment_or_crash")
+    result = run_cohort(cohort_bids, tmp_path / "deriv", workers=2, threads_per_worker=1, method="baseline",
+                        progress=False, report=False, group_map=False, processor="tests.cohort.crashing_processor:segment_or_crash")
     status = dict(zip(result.table["stem"], result.table["status"]))
     assert status == {"sub-01_T1w": "ok", "sub-02_ses-1_T1w": "failed", "sub-03_T1w": "failed"}
     errors = dict(zip(result.table["stem"], result.table["error"]))

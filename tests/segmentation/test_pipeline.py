@@ -229,3 +229,17 @@ def test_envelope_slices_match_the_whole_box(tiny_model_path):
     fast = _predict_envelope_slices(loaded.net, volume, envelope, "cpu")
     full = predict_volume(loaded.net, volume)
     np.testing.assert_allclose(fast[envelope], full[envelope], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_model_declares_its_threshold(phantom_2mm, tiny_model_path, tmp_path):
+    from wmhkit.train.export import export_model
+
+    declared = export_model(tiny_model_path, tmp_path / "tuned.pt", name="tuned", version="t-1",
+                            metadata={"threshold": 0.7})
+    result = segment(phantom_2mm.t1, model=declared, regions=False)
+    assert result.metadata["thresholds"]["probability"] == 0.7
+    assert (_data(result.probseg)[_data(result.mask) > 0] >= 0.7).all()
+    chosen = segment(phantom_2mm.t1, model=declared, regions=False, threshold=0.3)
+    assert chosen.metadata["thresholds"]["probability"] == 0.3
+    assert segment(phantom_2mm.t1, method="baseline", regions=False).metadata["thresholds"]["probability"] == 0.5

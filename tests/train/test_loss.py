@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from wmhkit.train.geometry import LabelGeometry, forward_pairs, nearest_label
-from wmhkit.train.loss import PairBatch, apply_forward, naive_loss, sr_loss
+from wmhkit.train.loss import PairBatch, apply_forward, naive_loss, sr_loss, sr_threshold_loss
 
 
 def _axial_geometry(label_shape, thickness_mm=5.0, gap_mm=0.0):
@@ -162,3 +162,38 @@ def test_naive_label_is_blocky_and_naive_loss_runs():
     loss = naive_loss(prob, torch.from_numpy(up[None]), torch.from_numpy(valid[None]))
     loss.backward()
     assert prob.grad[0, 2, 1, 7] < 0 < prob.grad[0, 0, 0, 0]
+
+
+def test_threshold_loss_spares_lesions_too_shallow_to_be_labelled():
+    # One lesion fills 2 of the 5 mm of a thick voxel (average 0.4 < 0.5: label 0); another fills
+    # 4 of 5 (label 1). Predicting both exactly is cheap under the label-rule loss, while the plain
+    # SR loss wants the shallow one erased and the deep one stretched through the whole slice.
+    geom = _axial_geometry((6, 5, 3))
+    pairs = forward_pairs(geom, (6, 5, 15))
+    truth = np.zeros((1, 6, 5, 15), np.float32)
+    truth[0, 1, 1, 5:7] = 1.0  # shallow: slice 1, 2 of 5 voxels
+    truth[0, 4, 3, 5:9] = 1.0  # deep: slice 1, 4 of 5 voxels
+    label = np.zeros(geom.shape, np.float32)
+    label[4, 3, 1] = 1.0
+    batch = PairBatch([pairs], truth.size, labels=[label.reshape(-1)[pairs.label_index]])
+    exact = torch.from_numpy(truth).clamp(0.01, 0.99).requires_grad_(True)
+    no_shallow = exact.detach().clone()
+    no_shallow[0, 1, 1, 5:7] = 0.01
+    assert sr_loss(no_shallow, batch) < sr_loss(exact.detach(), batch)  # plain SR: erasing it is better
+    assert sr_threshold_loss(exact.detach(), batch) - sr_threshold_loss(no_shallow, batch) < 0.02
+    push = torch.autograd.grad(sr_threshold_loss(exact, batch), exact)[0]
+    plain_push = torch.autograd.grad(sr_loss(exact, batch), exact)[0]
+    assert 0 < float(push[0, 1, 1, 5]) < float(plain_push[0, 1, 1, 5])
+    bce_push = torch.autograd.grad(sr_threshold_loss(exact, batch, dice_weight=0.0), exact)[0]
+    plain_bce_push = torch.autograd.grad(sr_loss(exact, batch, dice_weight=0.0), exact)[0]
+    assert 0 < float(bce_push[0, 1, 1, 5]) < 0.5 * float(plain_bce_push[0, 1, 1, 5])
+    assert abs(float(push[0, 4, 3, 5])) < 1e-3 < abs(float(plain_push[0, 4, 3, 5]))  # deep: already past 0.5
+
+
+def test_threshold_loss_options_are_checked():
+    from wmhkit.errors import OptionError
+    from wmhkit.train.config import load_config
+
+    assert load_config(None, {"training": {"loss": "sr_threshold"}})["training"]["label_threshold"] == 0.5
+    with pytest.raises(OptionError, match="label_threshold"):
+        load_config(None, {"training": {"loss": "sr_threshold", "label_threshold": 1.5}})

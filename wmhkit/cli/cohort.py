@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     run_parser = actions.add_parser("run", help="segment every T1 of INPUT into DERIV")
     _add_common(run_parser)
     run_parser.add_argument("--workers", "-j", type=int, default=1, help="local worker processes (default 1)")
+    run_parser.add_argument("--threads", type=int, default=None, metavar="N",
+                            help="BLAS/torch threads per local worker (default: cores / workers)")
     run_parser.add_argument("--scheduler", metavar="ADDRESS",
                             help="Dask scheduler address (tcp://host:8786); runs on its workers instead")
     run_parser.add_argument("--method", choices=("model", "baseline"), default="model",
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = {} if args.threshold is None else {"threshold": args.threshold}
     result = run_cohort(
-        args.input, args.out, workers=args.workers, scheduler=args.scheduler, method=args.method, model=args.model,
+        args.input, args.out, workers=args.workers, threads_per_worker=args.threads, scheduler=args.scheduler,
+        method=args.method, model=args.model,
         resume=args.resume, report=args.report, progress=args.progress, processor=args.processor or DEFAULT_PROCESSOR,
         **options,
     )

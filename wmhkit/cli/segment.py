@@ -17,6 +17,7 @@ __all__ = ["register", "run"]
 
 def register(subparsers) -> None:
     """Add the ``segment`` subcommand."""
+    from wmhkit.segmentation.pipeline import DEFAULT_SPACE, SPACES
     from wmhkit.segmentation.postprocess import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
 
     parser = subparsers.add_parser(
@@ -42,8 +43,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_THRESHOLD,
-        help=f"lesion probability threshold, 0-1 (default {DEFAULT_THRESHOLD:g})",
+        default=None,
+        help=f"lesion probability threshold, 0-1 (default: the model's own; {DEFAULT_THRESHOLD:g} for the baseline)",
     )
     parser.add_argument(
         "--min-lesion-mm3",
@@ -51,6 +52,12 @@ def register(subparsers) -> None:
         default=DEFAULT_MIN_LESION_MM3,
         metavar="N",
         help=f"drop lesions smaller than N mm^3 (default {DEFAULT_MIN_LESION_MM3:g})",
+    )
+    parser.add_argument(
+        "--space",
+        choices=SPACES,
+        default=DEFAULT_SPACE,
+        help=f"where the network runs: the input's own voxels or the MNI grid (default {DEFAULT_SPACE})",
     )
     parser.add_argument("--device", default="cpu", help="torch device for the network: cpu (default) or cuda")
     parser.add_argument("--no-regions", action="store_true", help="skip the regional table")
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 min_lesion_mm3=args.min_lesion_mm3,
                 device=args.device,
                 regions=not args.no_regions,
+                space=args.space,
             )
             paths = result.save(out_dir)
         except WmhkitError as exc:

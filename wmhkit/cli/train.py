@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument("--steps", type=int, help="training steps per stage (overrides the config)")
-    parser.add_argument("--loss", choices=("sr", "naive"), help="super-resolution loss (default) or naive up-sampled labels")
+    parser.add_argument("--loss", choices=("sr", "sr_threshold", "naive"),
+                        help="super-resolution loss (default), its label-threshold form, or naive up-sampled labels")
     parser.add_argument("--two-step", dest="two_step", action="store_true", default=None,
                         help="score labels after step 1, flag outliers, retrain on the cleaned set")
     parser.add_argument("--one-step", dest="two_step", action="store_false", help="a single training stage")

@@ -94,13 +94,13 @@ def _tasks(inputs: pd.DataFrame, out_dir: Path, method, model, resume, processor
     ]
 
 
-def _run_serial(tasks: list[dict], method: str, model: str) -> Iterator[dict]:
-    init_worker(method, model, threads=None)
+def _run_serial(tasks: list[dict], method: str, model: str, threads: int | None = None) -> Iterator[dict]:
+    init_worker(method, model, threads=threads)
     for task in tasks:
         yield process_subject(task)
 
 
-def _run_processes(tasks: list[dict], workers: int, method: str, model: str) -> Iterator[dict]:
+def _run_processes(tasks: list[dict], workers: int, method: str, model: str, threads: int | None = None) -> Iterator[dict]:
     """Run tasks on ``workers`` local processes, never more in flight than there are workers.
 
     A worker that dies hard (segfault, out-of-memory kill) breaks the whole pool, and every task
@@ -114,7 +114,7 @@ def _run_processes(tasks: list[dict], workers: int, method: str, model: str) -> 
 
     # forkserver/spawn start clean interpreters (no threads or locks inherited from the parent).
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     queue = list(reversed(tasks))
     while queue:
         suspects = []
@@ -198,6 +198,7 @@ def run_cohort(
     out_dir,
     *,
     workers: int = 1,
+    threads_per_worker: int | None = None,
     scheduler=None,
     method: str = "model",
     model: str = "default",
@@ -224,6 +225,10 @@ def run_cohort(
         BLAS and torch threads; SimpleITK's alignment keeps its fixed 2 threads so that results
         do not depend on the number of workers. A worker killed by one scan (segfault, out of
         memory) fails only that scan. Ignored with ``scheduler``.
+    threads_per_worker : int, optional
+        BLAS and torch threads of each local worker instead of ``cpu_count // workers`` (one
+        worker in this process: the libraries' defaults). Set it on a shared node to keep to
+        the cores you were given.
     scheduler : str, distributed.Client or cluster, optional
         A Dask scheduler address (``tcp://host:8786``), client or cluster: subjects run on its
         workers with the same per-subject code. Each worker loads the model once, caps torch
@@ -267,6 +272,9 @@ def run_cohort(
         raise OptionError(f"Option --method {method!r} is not known; use one of {', '.join(METHODS)}.")
     if int(workers) < 1:
         raise OptionError(f"Option --workers {workers} must be at least 1.")
+    if threads_per_worker is not None and int(threads_per_worker) < 1:
+        raise OptionError(f"Option --threads {threads_per_worker} must be at least 1 (or left out).")
+    threads = None if threads_per_worker is None else int(threads_per_worker)
     if method == "model":
         from wmhkit.segmentation.models import model_path
 
@@ -279,9 +287,9 @@ def run_cohort(
     if scheduler is not None:
         records = _run_dask(tasks, scheduler, method, model)
     elif int(workers) == 1 or len(tasks) == 1:
-        records = _run_serial(tasks, method, model)
+        records = _run_serial(tasks, method, model, threads)
     else:
-        records = _run_processes(tasks, min(int(workers), len(tasks)), method, model)
+        records = _run_processes(tasks, min(int(workers), len(tasks)), method, model, threads)
     runs = []
     for record in _progress(records, len(tasks), progress):
         runs.append(record)

@@ -39,10 +39,10 @@ class PreparedT1:
         uint8 brain mask on the input grid.
     etiv_ml : float
         Estimated total intracranial volume (mL).
-    t1_mni : nibabel.Nifti1Image
+    t1_mni : nibabel.Nifti1Image or None
         Intensity-normalised T1 (float32, white matter 1.0, background 0, clipped to 0-2) on the
         MNI 1 mm grid (197 x 233 x 189); sampled within 10 mm of the template brain's bounding
-        box, 0 beyond it.
+        box, 0 beyond it. None when ``prepare_t1(..., mni_t1=False)``.
     timings : dict
         Wall time of each stage in seconds: ``check``, ``align``, ``intensity``,
         ``brain_mask``, ``etiv``, ``resample_mni``, ``total``.
@@ -74,7 +74,7 @@ def _resample_brain_box(data: np.ndarray, affine: np.ndarray, alignment: MNIAlig
     return out
 
 
-def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None) -> PreparedT1:
+def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None, mni_t1: bool = True) -> PreparedT1:
     """Check, align to MNI, normalise, mask and measure a T1 image in one call.
 
     Parameters
@@ -83,6 +83,9 @@ def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None) -> Prepar
         A 3D T1-weighted image (skull-on or skull-stripped, any orientation and dtype).
     alignment : MNIAlignment, optional
         A known alignment to reuse (e.g. from an earlier run); computed when omitted.
+    mni_t1 : bool, default True
+        Also sample the normalised T1 onto the MNI grid; False leaves ``t1_mni`` None (the
+        network on the subject's own voxels does not need it).
 
     Returns
     -------
@@ -116,13 +119,15 @@ def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None) -> Prepar
     lap("brain_mask")
     etiv_ml = estimate_etiv_ml(alignment)
     lap("etiv")
-    raw_mni = _resample_brain_box(data, checked.affine, alignment, background=levels[0])
-    t1_mni = nib.Nifti1Image(
-        scale_intensity(raw_mni, *levels, label=img_label(img), clip_max=NORMALISED_MAX), TEMPLATE_AFFINE.copy()
-    )
-    t1_mni.set_sform(TEMPLATE_AFFINE, 4)
-    t1_mni.set_qform(TEMPLATE_AFFINE, 4)
-    lap("resample_mni")
+    t1_mni = None
+    if mni_t1:
+        raw_mni = _resample_brain_box(data, checked.affine, alignment, background=levels[0])
+        t1_mni = nib.Nifti1Image(
+            scale_intensity(raw_mni, *levels, label=img_label(img), clip_max=NORMALISED_MAX), TEMPLATE_AFFINE.copy()
+        )
+        t1_mni.set_sform(TEMPLATE_AFFINE, 4)
+        t1_mni.set_qform(TEMPLATE_AFFINE, 4)
+        lap("resample_mni")
     timings["total"] = time.perf_counter() - start
     logger.info("prepared %s in %.2f s (%s)", img_label(img), timings["total"], {k: round(v, 2) for k, v in timings.items()})
     return PreparedT1(checked, alignment, mask, etiv_ml, t1_mni, timings, levels)

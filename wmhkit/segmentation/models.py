@@ -76,6 +76,13 @@ class LoadedModel:
         declared = self.metadata.get("version") or self.metadata.get("model_version")
         return str(declared) if declared else f"sha256:{self.sha256[:12]}"
 
+    @property
+    def threshold(self) -> float:
+        """The probability threshold the model was tuned for (``metadata["threshold"]``), else 0.5."""
+        from wmhkit.segmentation.postprocess import DEFAULT_THRESHOLD
+
+        return float(self.metadata.get("threshold") or DEFAULT_THRESHOLD)
+
     def describe(self) -> dict:
         """JSON-ready description for ``<stem>_wmh.json``."""
         return {

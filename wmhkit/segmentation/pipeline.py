@@ -4,13 +4,17 @@ Stages (each timed; the times go to ``<stem>_wmh.json`` under ``timings_s``):
 
 1. ``preprocess`` -- :func:`wmhkit.preprocess.prepare_t1`: input check, MNI alignment, intensity
    normalisation (white matter 1.0), brain mask and eTIV, normalised T1 on the MNI 1 mm grid.
-2. ``inference`` -- the network (:func:`wmhkit.segmentation.network.predict_volume`) or the
-   classical baseline (:func:`wmhkit.segmentation.baseline.baseline_probability`) on the brain
-   box of the MNI grid (153 x 189 x 159 voxels); the probability is set to 0 outside the cerebral
-   white-matter envelope (:func:`wmhkit.segmentation.atlas.wm_envelope_mni`).
-3. ``to_subject`` -- the probability is sampled back onto the input grid (trilinear, through the
-   alignment's subject-to-MNI affine), only inside the part of the grid the brain box covers,
-   so large inputs cost no more than their brain.
+2. ``inference`` -- the network (:func:`wmhkit.segmentation.network.predict_volume`) on the
+   brain box of the MNI grid (``space="mni"``, the default, 153 x 189 x 159 voxels), or on the
+   subject's own voxels (``space="subject"``: reordered but not interpolated when they are about
+   1 mm, else sampled once onto 1 mm along their own axes;
+   :mod:`wmhkit.segmentation.subject_grid`). The classical baseline
+   (:func:`wmhkit.segmentation.baseline.baseline_probability`) always runs on the MNI grid. The
+   probability is set to 0 outside the cerebral white-matter envelope
+   (:func:`wmhkit.segmentation.atlas.wm_envelope_mni`, placed through the MNI alignment).
+3. ``to_subject`` (MNI grid only) -- the probability is sampled back onto the input grid
+   (trilinear, through the alignment's subject-to-MNI affine), only inside the part of the grid
+   the brain box covers, so large inputs cost no more than their brain.
 4. ``postprocess`` -- threshold and minimum lesion size
    (:func:`wmhkit.segmentation.postprocess.threshold_and_clean`), volumes, lesion table.
 5. ``regions`` -- :func:`wmhkit.regions.quantify_subject` when available.
@@ -46,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 #: Segmentation methods: the trained network, or the classical training-free baseline.
 METHODS = ("model", "baseline")
+#: Where the network runs (see ``segment(space=...)``); the first is the default.
+SPACES = ("mni", "subject")
+DEFAULT_SPACE = SPACES[0]
 #: Version of the classical baseline's rules (recorded as its model version).
 BASELINE_VERSION = "1"
 
@@ -233,11 +240,12 @@ def segment(
     *,
     method: str = "model",
     model=DEFAULT_MODEL,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3,
     device: str = "cpu",
     regions: bool = True,
     subject: str | None = None,
+    space: str = DEFAULT_SPACE,
 ) -> SegmentationResult:
     """Segment white-matter hyperintensities in a 3D T1-weighted image.
 
@@ -251,8 +259,9 @@ def segment(
     model : str, os.PathLike or LoadedModel, default "default"
         Registry name (:func:`wmhkit.segmentation.available_models`) or ``.pt`` path; ignored by
         the baseline.
-    threshold : float, default 0.5
-        Probability at or above which a voxel is lesion.
+    threshold : float, optional
+        Probability at or above which a voxel is lesion; default the model's own (its card and
+        ``LoadedModel.threshold``; 0.5 when it declares none, and for the baseline).
     min_lesion_mm3 : float, default 5.0
         Connected lesions smaller than this (mm^3) are removed.
     device : str, default "cpu"
@@ -261,6 +270,12 @@ def segment(
         Compute the regional table with :func:`wmhkit.regions.quantify_subject`.
     subject : str, optional
         Subject label for the tables; default the input's file stem.
+    space : {"mni", "subject"}, default "mni"
+        Where the network runs: on the MNI 1 mm grid (T1 sampled in, probability sampled back),
+        or on the input's own voxels (reordered, not interpolated, when they are about 1 mm:
+        :mod:`wmhkit.segmentation.subject_grid`). The shipped model was trained on MNI-sampled
+        T1s and scores better on the MNI grid; "subject" removes the resampling loss for models
+        trained on unresampled inputs. The baseline always runs on the MNI grid.
 
     Returns
     -------
@@ -284,20 +299,22 @@ def segment(
     timer = _Timer()
     if method not in METHODS:
         raise OptionError(f"Option --method {method!r} is unknown; use 'model' or 'baseline'.")
+    if space not in SPACES:
+        raise OptionError(f"Option space={space!r} is unknown; use 'subject' or 'mni'.")
     threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
     loaded = model if method == "model" and isinstance(model, LoadedModel) else None
     if method == "model" and loaded is None:
         from wmhkit.segmentation.models import model_path
 
         model_path(model)  # a missing model fails now, not after the preprocessing
-        prepared = prepare_t1(img)
+        prepared = prepare_t1(img, mni_t1=space == "mni")
         timer.lap("preprocess")
         # After the preprocessing, not beside it in a thread: importing torch holds the GIL and
         # slowed the preprocessing by more than the import itself costs.
         loaded = load_model(model, device)
         timer.lap("load_model")
     else:
-        prepared = prepare_t1(img)
+        prepared = prepare_t1(img, mni_t1=method != "model" or space == "mni")
         timer.lap("preprocess")
     checked, alignment = prepared.img, prepared.alignment
     if alignment.flagged:
@@ -307,16 +324,24 @@ def segment(
             alignment.quality,
         )
 
-    t1_box, box_affine, box = _on_brain_box(prepared.t1_mni)
-    probability_box, details = probability_mni(t1_box, box, method=method, model=loaded, device=device)
-    del t1_box
-    timer.lap("inference")
-
+    if threshold is None:
+        threshold = loaded.threshold if method == "model" else DEFAULT_THRESHOLD
     brain = np.asanyarray(prepared.brain_mask.dataobj) > 0
-    probability, sub = _to_subject(probability_box, box_affine, alignment, checked)
+    if method == "model" and space == "subject":
+        from wmhkit.segmentation.subject_grid import probability_subject
+
+        probability, sub = probability_subject(checked, alignment, prepared.intensity_levels, loaded.net, device)
+        details = {}
+        timer.lap("inference")
+    else:
+        t1_box, box_affine, box = _on_brain_box(prepared.t1_mni)
+        probability_box, details = probability_mni(t1_box, box, method=method, model=loaded, device=device)
+        del t1_box
+        timer.lap("inference")
+        probability, sub = _to_subject(probability_box, box_affine, alignment, checked)
+        del probability_box
+        timer.lap("to_subject")
     probability[~brain] = 0.0
-    del probability_box
-    timer.lap("to_subject")
 
     # Post-processing only inside the sub-grid that can hold lesions (memory for large inputs).
     voxel_ml = voxel_volume_ml(checked)
@@ -362,6 +387,7 @@ def segment(
             "dtype": str(checked.get_data_dtype()),
         },
         "method": method,
+        "inference_space": space if method == "model" else "mni",
         "model": _model_description(method, loaded),
         "lesion_ml": round(lesion_ml, 4),
         "lesion_count": int(lesion_count),

@@ -38,8 +38,9 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_MIN_LESION_MM3 = 5.0
 
 
-def check_options(threshold: float, min_lesion_mm3: float) -> tuple[float, float]:
-    """Validate the post-processing options; returns them as floats.
+def check_options(threshold: float | None, min_lesion_mm3: float) -> tuple[float | None, float]:
+    """Validate the post-processing options; returns them as floats (``threshold`` None stays None:
+    the model's own threshold is used).
 
     Raises
     ------
@@ -47,11 +48,11 @@ def check_options(threshold: float, min_lesion_mm3: float) -> tuple[float, float
         When ``threshold`` is outside (0, 1) or ``min_lesion_mm3`` is negative.
     """
     try:
-        threshold = float(threshold)
+        threshold = None if threshold is None else float(threshold)
         min_lesion_mm3 = float(min_lesion_mm3)
     except (TypeError, ValueError):
         raise OptionError("Options --threshold and --min-lesion-mm3 must be numbers.") from None
-    if not 0.0 < threshold < 1.0:
+    if threshold is not None and not 0.0 < threshold < 1.0:
         raise OptionError(f"Option --threshold {threshold:g} must lie strictly between 0 and 1.")
     if not np.isfinite(min_lesion_mm3) or min_lesion_mm3 < 0:
         raise OptionError(f"Option --min-lesion-mm3 {min_lesion_mm3:g} must be 0 or a positive volume in mm^3.")

@@ -40,8 +40,14 @@ DEFAULT_TRAIN_CONFIG: dict = {
         "batch_patches": 2,
         "patch_size": [96, 96, 16],
         "lesion_fraction": 0.7,
-        "loss": "sr",  # "sr" (forward model on the label grid) or "naive" (label up-sampled to 1 mm)
+        # "sr" (forward model on the label grid), "sr_threshold" (the same, scoring whether the
+        # footprint average crosses the label's threshold: loss.sr_threshold_loss) or "naive"
+        # (label up-sampled to 1 mm)
+        "loss": "sr",
         "dice_weight": 1.0,
+        "label_threshold": 0.5,  # sr_threshold: footprint share at which a thick voxel is labelled
+        "threshold_temperature": 0.02,  # sr_threshold: softness of that threshold
+        "plain_sr_weight": 0.0,  # sr_threshold: weight of the plain SR loss added (against unlabelled blobs)
         # Initial lesion probability everywhere (output bias = its logit). Starting at 0.5 makes the
         # network spend hundreds of steps unlearning lesions before it can find any.
         "initial_lesion_probability": 0.02,
@@ -106,8 +112,10 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         except json.JSONDecodeError as exc:
             raise OptionError(f"Training config {path} is not valid JSON (line {exc.lineno}); fix it.") from None
     config = merge_config(config, overrides)
-    if config["training"]["loss"] not in ("sr", "naive"):
-        raise OptionError(f"Training option loss={config['training']['loss']!r} is unknown; use 'sr' or 'naive'.")
+    if config["training"]["loss"] not in ("sr", "sr_threshold", "naive"):
+        raise OptionError(f"Training option loss={config['training']['loss']!r} is unknown; use 'sr', 'sr_threshold' or 'naive'.")
+    if not (0.0 < float(config["training"]["label_threshold"]) < 1.0 and float(config["training"]["threshold_temperature"]) > 0):
+        raise OptionError("Training options label_threshold must lie strictly between 0 and 1 and threshold_temperature must be positive; fix the config.")
     if config["training"]["keep"] not in ("best", "last"):
         raise OptionError(f"Training option keep={config['training']['keep']!r} is unknown; use 'best' or 'last'.")
     if config["two_step"]["action"] not in ("exclude", "downweight"):

@@ -22,7 +22,7 @@ import torch
 from wmhkit.io import atomic_path, write_tsv
 from wmhkit.segmentation.network import build_network, load_checkpoint, predict_volume, save_checkpoint
 from wmhkit.train.cases import load_case
-from wmhkit.train.loss import PairBatch, naive_loss, sr_loss
+from wmhkit.train.loss import PairBatch, naive_loss, sr_loss, sr_threshold_loss
 from wmhkit.train.metrics import segmentation_scores
 from wmhkit.train.sampling import sample_patch
 
@@ -243,6 +243,11 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
         if training["loss"] == "naive":
             loss = naive_loss(prob, batch["naive_target"].to(device), batch["naive_valid"].to(device),
                               dice_weight=float(training["dice_weight"]))
+        elif training["loss"] == "sr_threshold":
+            loss = sr_threshold_loss(prob, batch["pairs"].to(device), label_threshold=float(training["label_threshold"]),
+                                     temperature=float(training["threshold_temperature"]),
+                                     dice_weight=float(training["dice_weight"]),
+                                     plain_weight=float(training["plain_sr_weight"]))
         else:
             loss = sr_loss(prob, batch["pairs"].to(device), dice_weight=float(training["dice_weight"]))
         optimizer.zero_grad(set_to_none=True)

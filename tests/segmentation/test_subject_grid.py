@@ -1,0 +1,61 @@
+"""Inference on the subject's own voxels: exact under reorientation, on the input grid otherwise."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tests.segmentation.test_pipeline import _reoriented, _resampled
+
+
+@pytest.fixture(scope="module")
+def one_mm(phantom_2mm):
+    from wmhkit.preprocess import prepare_t1
+
+    img = _resampled(phantom_2mm.t1, 1.0)
+    return img, prepare_t1(img)
+
+
+@pytest.fixture(scope="module")
+def tiny_net(tiny_model_path):
+    from wmhkit.segmentation.models import load_model
+
+    return load_model(tiny_model_path).net
+
+
+def test_native_voxels_give_the_same_map_in_any_orientation(one_mm, tiny_net):
+    from wmhkit.segmentation.subject_grid import probability_subject
+
+    img, prepared = one_mm
+    reference, sub = probability_subject(img, prepared.alignment, prepared.intensity_levels, tiny_net)
+    assert reference.shape == img.shape and reference.max() > 0
+    outside = np.ones(img.shape, bool)
+    outside[sub] = False
+    assert not reference[outside].any()
+    # Same world, other voxel order: the alignment still holds, and nothing is interpolated.
+    lia = _reoriented(img, "LIA")
+    probability, _ = probability_subject(lia, prepared.alignment, prepared.intensity_levels, tiny_net)
+    back = _reoriented(nib.Nifti1Image(probability, lia.affine), "".join(nib.aff2axcodes(img.affine)))
+    np.testing.assert_allclose(np.asanyarray(back.dataobj), reference, atol=1e-6)
+
+
+def test_coarse_voxels_are_sampled_once_each_way(phantom_2mm, one_mm, tiny_net):
+    from wmhkit.segmentation.subject_grid import probability_subject
+
+    _, prepared = one_mm
+    img = _resampled(phantom_2mm.t1, (1.0, 1.0, 3.0))  # 3 mm slices: resampled to 1 mm along its axes
+    probability, sub = probability_subject(img, prepared.alignment, prepared.intensity_levels, tiny_net)
+    assert probability.shape == img.shape and probability.dtype == np.float32
+    assert 0.0 <= probability.min() and probability.max() <= 1.0 and probability[sub].max() > 0
+
+
+def test_segment_records_its_space_and_refuses_unknown_ones(phantom_2mm, tiny_model_path):
+    from wmhkit.errors import OptionError
+    from wmhkit.segmentation import segment
+
+    with pytest.raises(OptionError, match="space"):
+        segment(phantom_2mm.t1, model=tiny_model_path, space="talairach")
+    result = segment(phantom_2mm.t1, model=tiny_model_path, regions=False, space="subject")
+    assert result.metadata["inference_space"] == "subject"
+    assert result.mask.shape == phantom_2mm.t1.shape and result.metadata["timings_s"]["inference"] > 0

@@ -1,0 +1,125 @@
+"""Network inference on the subject's own voxel axes instead of the MNI grid.
+
+Sampling the T1 into MNI space and the probability back costs small lesions twice: pushing the
+*exact* lesion masks of 6 phantoms through the two trilinear samplings and the 0.5 threshold
+left a Dice of 0.76 and a lesion F1 of 0.67 (0.49-0.62 Dice at the lowest burden), a ceiling
+below the accuracy the product aims at. Here the network reads the input's own voxels, reordered
+(never interpolated) so that the slice axis runs inferior-superior, whenever the voxels are
+already about 1 mm; other inputs are sampled once onto a 1 mm grid along their own axes, and the
+probability once back. The MNI alignment is still used, only to place the white-matter envelope.
+"""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
+
+__all__ = ["NATIVE_TOLERANCE", "probability_subject"]
+
+#: Voxel sizes within 1 mm +- this share run as they are (the network was trained with +-5 %
+#: scale augmentation on heads that differ by +-10 % in size; resampling costs more than that).
+NATIVE_TOLERANCE = 0.15
+#: Voxels of context kept around the envelope's bounding box.
+MARGIN_VOXELS = 4
+
+
+def _ras_view(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The array with its axes reordered and flipped to the closest RAS+, and that view's affine."""
+    ornt = io_orientation(affine)
+    ras = apply_orientation(data, ornt)
+    return ras, affine @ inv_ornt_aff(ornt, data.shape[:3]), ornt
+
+
+def _envelope_box(shape, affine, mni_to_subject) -> tuple[slice, slice, slice]:
+    """Slices of a grid that hold the MNI white-matter envelope (plus a margin)."""
+    from wmhkit.preprocess.templates import TEMPLATE_AFFINE
+    from wmhkit.segmentation.atlas import wm_envelope_mni
+
+    index = np.array(np.nonzero(wm_envelope_mni().any(axis=2))[0:2])
+    z = np.flatnonzero(wm_envelope_mni().any(axis=(0, 1)))
+    low = np.array([index[0].min(), index[1].min(), z.min()], float)
+    high = np.array([index[0].max(), index[1].max(), z.max()], float)
+    corners = np.array(np.meshgrid(*zip(low, high), indexing="ij")).reshape(3, -1)
+    to_grid = np.linalg.inv(affine) @ np.asarray(mni_to_subject, float) @ TEMPLATE_AFFINE
+    voxels = to_grid[:3, :3] @ corners + to_grid[:3, 3:]
+    start = np.clip(np.floor(voxels.min(axis=1)).astype(int) - MARGIN_VOXELS, 0, shape)
+    stop = np.clip(np.ceil(voxels.max(axis=1)).astype(int) + MARGIN_VOXELS + 1, 0, shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+
+
+def _shifted(affine: np.ndarray, box) -> np.ndarray:
+    out = np.asarray(affine, float).copy()
+    out[:3, 3] += out[:3, :3] @ np.array([s.start for s in box], float)
+    return out
+
+
+def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, device: str = "cpu"):
+    """Lesion probability on the input grid, computed on the subject's own voxel axes.
+
+    Parameters
+    ----------
+    img : nibabel.Nifti1Image
+        The checked input image (:func:`wmhkit.io.check_img`).
+    alignment : MNIAlignment
+        Its affine alignment to MNI152 (places the white-matter envelope).
+    levels : tuple of float
+        ``(background, white_matter)`` intensities of ``img`` (``PreparedT1.intensity_levels``).
+    net : torch.nn.Module
+        The 2.5D network (slice axis 2: inferior-superior on the RAS-ordered grid).
+    device : str, default "cpu"
+
+    Returns
+    -------
+    probability : numpy.ndarray
+        float32 (0-1) on the input grid, 0 outside the envelope.
+    sub : tuple of slice
+        The part of the input grid outside which ``probability`` is 0.
+    """
+    from wmhkit.io import voxel_sizes_mm
+    from wmhkit.preprocess.intensity import NORMALISED_MAX, scale_intensity
+    from wmhkit.preprocess.resampling import resample_array
+    from wmhkit.preprocess.templates import TEMPLATE_AFFINE
+    from wmhkit.segmentation.atlas import wm_envelope_mni
+    from wmhkit.segmentation.pipeline import _predict_envelope_slices
+
+    data = np.asanyarray(img.dataobj)
+    affine = np.asarray(img.affine, float)
+    shape = tuple(img.shape[:3])
+    native = bool(np.all(np.abs(np.asarray(voxel_sizes_mm(img)) - 1.0) <= NATIVE_TOLERANCE))
+    if native:
+        ras, grid_affine, ornt = _ras_view(data, affine)
+        box = _envelope_box(ras.shape, grid_affine, alignment.mni_to_subject)
+        t1 = scale_intensity(ras[box], *levels, label="the image", clip_max=NORMALISED_MAX)
+    else:  # one trilinear sampling onto 1 mm voxels along the input's own (RAS-ordered) axes
+        ornt = io_orientation(affine)
+        ras_shape = np.zeros(3, int)
+        ras_shape[ornt[:, 0].astype(int)] = shape
+        ras_affine = affine @ inv_ornt_aff(ornt, shape)
+        sizes = np.sqrt((ras_affine[:3, :3] ** 2).sum(axis=0))
+        grid_affine = ras_affine.copy()
+        grid_affine[:3, :3] = ras_affine[:3, :3] / sizes
+        extent = np.floor((ras_shape - 1) * sizes).astype(int) + 1
+        box = _envelope_box(tuple(int(n) for n in extent), grid_affine, alignment.mni_to_subject)
+        box_shape = tuple(s.stop - s.start for s in box)
+        raw = resample_array(data, affine, box_shape, _shifted(grid_affine, box), cval=float(levels[0]))
+        t1 = scale_intensity(raw, *levels, label="the image", clip_max=NORMALISED_MAX)
+        del raw
+    box_affine = _shifted(grid_affine, box)
+    envelope = resample_array(wm_envelope_mni().view(np.uint8), TEMPLATE_AFFINE, t1.shape, box_affine,
+                              alignment.subject_to_mni, order=0).astype(bool)
+    probability_box = _predict_envelope_slices(net, t1, envelope, device)
+    probability_box[~envelope] = 0.0
+    del t1, envelope
+    out = np.zeros(shape, dtype=np.float32)
+    if native:
+        full = np.zeros(ras.shape[:3], dtype=np.float32)
+        full[box] = probability_box
+        out[...] = apply_orientation(full, ornt_transform(io_orientation(grid_affine), ornt))
+        sub = _envelope_box(shape, affine, alignment.mni_to_subject)
+        return out, sub
+    sub = _envelope_box(shape, affine, alignment.mni_to_subject)
+    sub_shape = tuple(s.stop - s.start for s in sub)
+    out[sub] = resample_array(probability_box, box_affine, sub_shape, _shifted(affine, sub), order=1, dtype=np.float32)
+    np.clip(out[sub], 0.0, 1.0, out=out[sub])
+    return out, sub
