@@ -303,18 +303,19 @@ def segment(
         raise OptionError(f"Option space={space!r} is unknown; use 'subject' or 'mni'.")
     threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
     loaded = model if method == "model" and isinstance(model, LoadedModel) else None
+    mni_t1 = method != "model" or space == "mni"  # the subject-space network reads the input itself
     if method == "model" and loaded is None:
         from wmhkit.segmentation.models import model_path
 
         model_path(model)  # a missing model fails now, not after the preprocessing
-        prepared = prepare_t1(img, mni_t1=space == "mni")
+        prepared = prepare_t1(img, mni_t1=mni_t1)
         timer.lap("preprocess")
         # After the preprocessing, not beside it in a thread: importing torch holds the GIL and
         # slowed the preprocessing by more than the import itself costs.
         loaded = load_model(model, device)
         timer.lap("load_model")
     else:
-        prepared = prepare_t1(img, mni_t1=method != "model" or space == "mni")
+        prepared = prepare_t1(img, mni_t1=mni_t1)
         timer.lap("preprocess")
     checked, alignment = prepared.img, prepared.alignment
     if alignment.flagged:

@@ -11,6 +11,8 @@ probability once back. The MNI alignment is still used, only to place the white-
 
 from __future__ import annotations
 
+import functools
+
 import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
@@ -31,18 +33,22 @@ def _ras_view(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndar
     return ras, affine @ inv_ornt_aff(ornt, data.shape[:3]), ornt
 
 
-def _envelope_box(shape, affine, mni_to_subject) -> tuple[slice, slice, slice]:
-    """Slices of a grid that hold the MNI white-matter envelope (plus a margin)."""
+@functools.lru_cache(maxsize=1)
+def _envelope_corners_mni() -> np.ndarray:
+    """(3, 8) MNI mm corners of the envelope's bounding box (found once per process)."""
     from wmhkit.preprocess.templates import TEMPLATE_AFFINE
     from wmhkit.segmentation.atlas import wm_envelope_mni
 
-    index = np.array(np.nonzero(wm_envelope_mni().any(axis=2))[0:2])
-    z = np.flatnonzero(wm_envelope_mni().any(axis=(0, 1)))
-    low = np.array([index[0].min(), index[1].min(), z.min()], float)
-    high = np.array([index[0].max(), index[1].max(), z.max()], float)
-    corners = np.array(np.meshgrid(*zip(low, high), indexing="ij")).reshape(3, -1)
-    to_grid = np.linalg.inv(affine) @ np.asarray(mni_to_subject, float) @ TEMPLATE_AFFINE
-    voxels = to_grid[:3, :3] @ corners + to_grid[:3, 3:]
+    envelope = wm_envelope_mni()
+    ranges = [np.flatnonzero(envelope.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    corners = np.array(np.meshgrid(*[(r.min(), r.max()) for r in ranges], indexing="ij"), float).reshape(3, -1)
+    return TEMPLATE_AFFINE[:3, :3] @ corners + TEMPLATE_AFFINE[:3, 3:]
+
+
+def _envelope_box(shape, affine, mni_to_subject) -> tuple[slice, slice, slice]:
+    """Slices of a grid that hold the MNI white-matter envelope (plus a margin)."""
+    to_grid = np.linalg.inv(affine) @ np.asarray(mni_to_subject, float)
+    voxels = to_grid[:3, :3] @ _envelope_corners_mni() + to_grid[:3, 3:]
     start = np.clip(np.floor(voxels.min(axis=1)).astype(int) - MARGIN_VOXELS, 0, shape)
     stop = np.clip(np.ceil(voxels.max(axis=1)).astype(int) + MARGIN_VOXELS + 1, 0, shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
@@ -111,14 +117,12 @@ def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, dev
     probability_box = _predict_envelope_slices(net, t1, envelope, device)
     probability_box[~envelope] = 0.0
     del t1, envelope
-    out = np.zeros(shape, dtype=np.float32)
-    if native:
+    sub = _envelope_box(shape, affine, alignment.mni_to_subject)
+    if native:  # back to the input's voxel order: one whole-volume array, no interpolation
         full = np.zeros(ras.shape[:3], dtype=np.float32)
         full[box] = probability_box
-        out[...] = apply_orientation(full, ornt_transform(io_orientation(grid_affine), ornt))
-        sub = _envelope_box(shape, affine, alignment.mni_to_subject)
-        return out, sub
-    sub = _envelope_box(shape, affine, alignment.mni_to_subject)
+        return np.ascontiguousarray(apply_orientation(full, ornt_transform(io_orientation(grid_affine), ornt))), sub
+    out = np.zeros(shape, dtype=np.float32)
     sub_shape = tuple(s.stop - s.start for s in sub)
     out[sub] = resample_array(probability_box, box_affine, sub_shape, _shifted(affine, sub), order=1, dtype=np.float32)
     np.clip(out[sub], 0.0, 1.0, out=out[sub])
