@@ -8,7 +8,7 @@ ventricles 4/43/5/44/14/15); skull is everything outside the brain mask.
 
 Usage::
 
-    python benchmarks/real_heads.py [--method model baseline]
+    python benchmarks/real_heads.py [--method model model_flip baseline]
 
 Writes ``benchmarks/results/real_heads.md`` and ``benchmarks/results/real_heads_<head>_<method>.png``
 (axial mosaic through the white-matter envelope: T1 grey, lesion mask red, probability >= 0.2
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from wmhkit.segmentation import available_models, segment
 
-    methods = [m for m in args.method if m != "model" or "default" in available_models()]
+    methods = [m for m in args.method if not m.startswith("model") or "default" in available_models()]
     lines = [
         "# Healthy real heads: WMH found (false positives)",
         "",
@@ -114,7 +114,9 @@ def main(argv=None) -> int:
             continue
         for method in methods:
             start = time.perf_counter()
-            result = segment(path, method=method, regions=False)
+            # "model_flip": the network with left-right flip averaging and its declared threshold.
+            result = segment(path, method="model" if method == "model_flip" else method, regions=False,
+                             flip_average=True if method == "model_flip" else None)
             seconds = time.perf_counter() - start
             bad = forbidden_voxels(result)
             png = mosaic(result, path, RESULTS / f"real_heads_{head}_{method}.png",

@@ -35,8 +35,10 @@ BURDENS = (0.5, 1.0, 2.0)
 #: Phantoms are made once and reused between runs (the model run comes after the baseline run).
 PHANTOM_CACHE = Path(os.environ.get("WMHKIT_BENCH_PHANTOMS", Path(tempfile.gettempdir()) / "wmhkit-bench-phantoms"))
 #: Benchmark method names and the ``segment`` options they stand for ("model_subject": the
-#: network on the input's own voxels instead of the MNI grid).
+#: network on the input's own voxels instead of the MNI grid; "model_flip": with left-right flip
+#: averaging and the threshold the model declares for it).
 METHOD_OPTIONS = {"model": {"method": "model"}, "model_subject": {"method": "model", "space": "subject"},
+                  "model_flip": {"method": "model", "flip_average": True},
                   "baseline": {"method": "baseline"}}
 METRICS = ("dice", "lesion_recall", "lesion_f1", "avd_percent", "hd95_mm")
 
@@ -82,6 +84,15 @@ def evaluate(n: int, first_seed: int, methods: list[str], model: str, progress: 
     return pd.DataFrame(rows)
 
 
+def _model_settings(model: str) -> str:
+    """The threshold and flip averaging the network rows ran with (the model declares them)."""
+    from wmhkit.segmentation.models import load_model
+
+    loaded = load_model(model)
+    return (f"model {loaded.name} {loaded.version}: threshold {loaded.threshold:g}, "
+            f"with flip averaging (model_flip) {loaded.flip_threshold:g}")
+
+
 def summarise(table: pd.DataFrame, args) -> str:
     lines = [
         "# Segmentation accuracy on held-out phantoms",
@@ -94,7 +105,8 @@ def summarise(table: pd.DataFrame, args) -> str:
         " scored against the exact 1 mm lesion mask with the MICCAI 2017 WMH challenge definitions"
         " (`wmhkit.stats.overlap.evaluate_segmentation`: Dice; HD95 in mm; AVD = |V_pred - V_ref| / V_ref;"
         " lesions = 26-connected components; recall = reference lesions touched; F1 with precision = predicted"
-        " lesions touching the reference). Defaults: threshold 0.5, minimum lesion 5 mm^3.",
+        " lesions touching the reference). Defaults: minimum lesion 5 mm^3; threshold 0.5 for the baseline;"
+        f" {_model_settings(args.model)}.",
         "",
         "Targets: Dice >= 0.80, lesion F1 >= 0.70, AVD <= 15 %.",
         "",

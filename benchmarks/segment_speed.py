@@ -8,7 +8,7 @@ under ``/usr/bin/time -v`` and reads each stage's time from the ``<stem>_wmh.jso
 
 Usage::
 
-    python benchmarks/segment_speed.py [--method model|baseline ...] [--repeats 2] [--skip-large]
+    python benchmarks/segment_speed.py [--method model|model_flip|baseline ...] [--repeats 2] [--skip-large]
 
 Writes ``benchmarks/results/segment_speed.md``. Times depend on what else runs on the machine:
 the load average before each run is recorded beside it.
@@ -57,8 +57,10 @@ def make_large_input(path: Path) -> Path:
 def run_once(path: Path, method: str, out_dir: Path, model: str = "default") -> dict:
     """One ``wmhkit segment`` process: wall time, peak RSS, stage times."""
     load = os.getloadavg()[0]
+    # "model_flip": the network with left-right flip averaging (wmhkit segment --flip-average).
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "wmhkit", "segment", str(path), "--out", str(out_dir),
-               "--method", method, "--model", model]
+               "--method", "model" if method == "model_flip" else method, "--model", model]
+    command += ["--flip-average"] if method == "model_flip" else []
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -101,7 +103,8 @@ def main(argv=None) -> int:
         return 1
     from wmhkit.segmentation import available_models
 
-    methods = [m for m in args.method if m != "model" or args.model != "default" or "default" in available_models()]
+    methods = [m for m in args.method
+               if not m.startswith("model") or args.model != "default" or "default" in available_models()]
     skipped = sorted(set(args.method) - set(methods))
     lines = [
         "# `wmhkit segment`: end-to-end time and peak memory",
@@ -129,7 +132,7 @@ def main(argv=None) -> int:
             for label, path in inputs:
                 runs = [run_once(path, method, tmp / f"out-{method}-{i}", args.model) for i in range(args.repeats)]
                 best = min(runs, key=lambda r: r["wall_s"])
-                model_note = "" if method != "model" else f" (model {args.model})"
+                model_note = "" if not method.startswith("model") else f" (model {args.model})"
                 lines += [
                     f"## {method}{model_note}: {label}",
                     "",

@@ -84,3 +84,26 @@ def test_predict_volume_matches_slicewise_forward(axis):
         assert np.all(prob[:, :, 0] == 0.0)
         full = predict_volume(net, volume, skip_empty=False)
         assert np.allclose(full[:, :, 1:], prob[:, :, 1:], atol=1e-5) and full[:, :, 0].max() > 0
+
+
+@pytest.mark.parametrize("slice_axis, flip_axis", [(2, 0), (2, 1), (0, 2)])
+def test_flip_average_is_the_mean_of_both_mirrors(slice_axis, flip_axis):
+    rng = np.random.default_rng(2)
+    torch.manual_seed(2)
+    net = build_network(TINY).eval()
+    volume = rng.random((11, 9, 7)).astype(np.float32)
+    mirrored = np.ascontiguousarray(np.flip(volume, flip_axis))
+    single = predict_volume(net, volume, slice_axis=slice_axis, batch_size=3)
+    mirror = np.flip(predict_volume(net, mirrored, slice_axis=slice_axis, batch_size=3), flip_axis)
+    averaged = predict_volume(net, volume, slice_axis=slice_axis, batch_size=3, flip_axis=flip_axis)
+    assert np.allclose(averaged, (single + mirror) / 2, atol=1e-6)
+    # A random network is not mirror-symmetric; the average is, exactly.
+    assert np.abs(single - mirror).max() > 1e-4  # float error is about 1e-7
+    again = np.flip(predict_volume(net, mirrored, slice_axis=slice_axis, batch_size=3, flip_axis=flip_axis), flip_axis)
+    assert np.allclose(again, averaged, atol=1e-6)
+
+
+def test_flip_along_the_slice_axis_is_refused():
+    net = build_network(TINY)
+    with pytest.raises(OptionError, match="flip_axis=2"):
+        predict_volume(net, np.ones((5, 6, 7), dtype=np.float32), flip_axis=2)

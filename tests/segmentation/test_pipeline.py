@@ -243,3 +243,27 @@ def test_the_model_declares_its_threshold(phantom_2mm, tiny_model_path, tmp_path
     chosen = segment(phantom_2mm.t1, model=declared, regions=False, threshold=0.3)
     assert chosen.metadata["thresholds"]["probability"] == 0.3
     assert segment(phantom_2mm.t1, method="baseline", regions=False).metadata["thresholds"]["probability"] == 0.5
+
+
+def test_the_model_declares_flip_averaging(phantom_2mm, tmp_path):
+    torch = pytest.importorskip("torch")
+    from wmhkit.segmentation.network import build_network, save_checkpoint
+
+    torch.manual_seed(3)
+    config = {"base_channels": 4, "levels": 2, "in_slices": 3}  # wide enough not to be constant
+    net = build_network(config)
+    plain_path = save_checkpoint(tmp_path / "plain.pt", net, config, {"version": "p-1"})
+    declared = save_checkpoint(tmp_path / "flip.pt", net, config,
+                               {"version": "f-1", "flip_average": True, "flip_threshold": 0.7})
+    plain = segment(phantom_2mm.t1, model=plain_path, regions=False)
+    assert plain.metadata["flip_average"] is False
+    flipped = segment(phantom_2mm.t1, model=declared, regions=False)
+    assert flipped.metadata["flip_average"] is True
+    assert flipped.metadata["thresholds"]["probability"] == 0.7  # the threshold declared for flip averaging
+    assert plain.metadata["thresholds"]["probability"] == 0.5
+    # The tiny random model is not mirror-symmetric: averaging changes the map.
+    assert np.abs(_data(flipped.probseg) - _data(plain.probseg)).max() > 1e-5
+    forced_off = segment(phantom_2mm.t1, model=declared, regions=False, flip_average=False)
+    assert forced_off.metadata["flip_average"] is False
+    assert forced_off.metadata["thresholds"]["probability"] == 0.5
+    assert np.allclose(_data(forced_off.probseg), _data(plain.probseg), atol=1e-6)

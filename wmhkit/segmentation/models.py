@@ -83,6 +83,18 @@ class LoadedModel:
 
         return float(self.metadata.get("threshold") or DEFAULT_THRESHOLD)
 
+    @property
+    def flip_average(self) -> bool:
+        """Whether the model runs with left-right flip averaging unless told otherwise
+        (``metadata["flip_average"]``, default False)."""
+        return bool(self.metadata.get("flip_average", False))
+
+    @property
+    def flip_threshold(self) -> float:
+        """The threshold tuned for flip-averaged maps (``metadata["flip_threshold"]``), else :attr:`threshold`."""
+        declared = self.metadata.get("flip_threshold")
+        return float(declared) if declared else self.threshold
+
     def describe(self) -> dict:
         """JSON-ready description for ``<stem>_wmh.json``."""
         return {

@@ -105,7 +105,13 @@ def _on_brain_box(t1_mni: nib.Nifti1Image) -> tuple[np.ndarray, np.ndarray, tupl
 
 
 def probability_mni(
-    t1_box: np.ndarray, box: tuple[slice, slice, slice], *, method: str = "model", model=None, device: str = "cpu"
+    t1_box: np.ndarray,
+    box: tuple[slice, slice, slice],
+    *,
+    method: str = "model",
+    model=None,
+    device: str = "cpu",
+    flip_average: bool | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Lesion probability on the MNI brain box, 0 outside the white-matter envelope.
 
@@ -119,6 +125,9 @@ def probability_mni(
     model : LoadedModel, optional
         Required for ``method="model"``.
     device : str, default "cpu"
+    flip_average : bool, optional
+        Average the network's map with that of the left-right mirrored T1; default the model's
+        own setting (``LoadedModel.flip_average``).
 
     Returns
     -------
@@ -132,7 +141,8 @@ def probability_mni(
     details: dict = {}
     envelope = wm_envelope_mni()[box]
     if method == "model":
-        probability = _predict_envelope_slices(model.net, t1_box, envelope, device)
+        flip = model.flip_average if flip_average is None else bool(flip_average)
+        probability = _predict_envelope_slices(model.net, t1_box, envelope, device, flip_average=flip)
     else:
         from wmhkit.preprocess.templates import template_data
         from wmhkit.segmentation.atlas import deep_gm_mni, ventricle_zone_mni
@@ -147,11 +157,14 @@ def probability_mni(
     return probability, details
 
 
-def _predict_envelope_slices(net, t1_box: np.ndarray, envelope: np.ndarray, device: str) -> np.ndarray:
+def _predict_envelope_slices(
+    net, t1_box: np.ndarray, envelope: np.ndarray, device: str, *, flip_average: bool = False
+) -> np.ndarray:
     """Run the 2.5D network only on the slices that cross the envelope (plus their input context).
 
     Each output slice depends only on its ``in_slices`` neighbours, so the result on those
     slices is exactly that of the whole box; the rest is 0 (outside the envelope anyway).
+    ``flip_average`` also runs it on the left-right mirror image (axis 0 of the RAS-ordered box).
     """
     from wmhkit.segmentation.network import predict_volume
 
@@ -165,7 +178,7 @@ def _predict_envelope_slices(net, t1_box: np.ndarray, envelope: np.ndarray, devi
     low, high = max(first - half, 0), min(last + half, t1_box.shape[axis])
     index = [slice(None)] * 3
     index[axis] = slice(low, high)
-    predicted = predict_volume(net, t1_box[tuple(index)], device=device)
+    predicted = predict_volume(net, t1_box[tuple(index)], device=device, flip_axis=0 if flip_average else None)
     keep = [slice(None)] * 3
     keep[axis] = slice(first - low, last - low)
     index[axis] = slice(first, last)
@@ -246,6 +259,7 @@ def segment(
     regions: bool = True,
     subject: str | None = None,
     space: str = DEFAULT_SPACE,
+    flip_average: bool | None = None,
 ) -> SegmentationResult:
     """Segment white-matter hyperintensities in a 3D T1-weighted image.
 
@@ -260,8 +274,9 @@ def segment(
         Registry name (:func:`wmhkit.segmentation.available_models`) or ``.pt`` path; ignored by
         the baseline.
     threshold : float, optional
-        Probability at or above which a voxel is lesion; default the model's own (its card and
-        ``LoadedModel.threshold``; 0.5 when it declares none, and for the baseline).
+        Probability at or above which a voxel is lesion; default the model's own (its card,
+        ``LoadedModel.threshold``, or ``LoadedModel.flip_threshold`` with flip averaging; 0.5
+        when it declares none, and for the baseline).
     min_lesion_mm3 : float, default 5.0
         Connected lesions smaller than this (mm^3) are removed.
     device : str, default "cpu"
@@ -276,6 +291,10 @@ def segment(
         :mod:`wmhkit.segmentation.subject_grid`). The shipped model was trained on MNI-sampled
         T1s and scores better on the MNI grid; "subject" removes the resampling loss for models
         trained on unresampled inputs. The baseline always runs on the MNI grid.
+    flip_average : bool, optional
+        Average the network's probability with its probability on the left-right mirrored T1
+        (about twice the inference time, a little more accurate: see the model card). Default:
+        the model's own setting (``LoadedModel.flip_average``; off for the shipped model).
 
     Returns
     -------
@@ -325,18 +344,25 @@ def segment(
             alignment.quality,
         )
 
+    if method == "model":
+        flip_average = loaded.flip_average if flip_average is None else bool(flip_average)
     if threshold is None:
-        threshold = loaded.threshold if method == "model" else DEFAULT_THRESHOLD
+        if method != "model":
+            threshold = DEFAULT_THRESHOLD
+        else:  # flip-averaged maps are smoother: the model may declare its own threshold for them
+            threshold = loaded.flip_threshold if flip_average else loaded.threshold
     brain = np.asanyarray(prepared.brain_mask.dataobj) > 0
     if method == "model" and space == "subject":
         from wmhkit.segmentation.subject_grid import probability_subject
 
-        probability, sub = probability_subject(checked, alignment, prepared.intensity_levels, loaded.net, device)
+        probability, sub = probability_subject(checked, alignment, prepared.intensity_levels, loaded.net, device,
+                                               flip_average=flip_average)
         details = {}
         timer.lap("inference")
     else:
         t1_box, box_affine, box = _on_brain_box(prepared.t1_mni)
-        probability_box, details = probability_mni(t1_box, box, method=method, model=loaded, device=device)
+        probability_box, details = probability_mni(t1_box, box, method=method, model=loaded, device=device,
+                                                   flip_average=flip_average)
         del t1_box
         timer.lap("inference")
         probability, sub = _to_subject(probability_box, box_affine, alignment, checked)
@@ -389,6 +415,7 @@ def segment(
         },
         "method": method,
         "inference_space": space if method == "model" else "mni",
+        "flip_average": bool(flip_average) if method == "model" else False,
         "model": _model_description(method, loaded),
         "lesion_ml": round(lesion_ml, 4),
         "lesion_count": int(lesion_count),

@@ -60,7 +60,8 @@ def _shifted(affine: np.ndarray, box) -> np.ndarray:
     return out
 
 
-def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, device: str = "cpu"):
+def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, device: str = "cpu", *,
+                        flip_average: bool = False):
     """Lesion probability on the input grid, computed on the subject's own voxel axes.
 
     Parameters
@@ -74,6 +75,8 @@ def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, dev
     net : torch.nn.Module
         The 2.5D network (slice axis 2: inferior-superior on the RAS-ordered grid).
     device : str, default "cpu"
+    flip_average : bool, default False
+        Average with the network's map of the left-right mirror image (axis 0 of the RAS grid).
 
     Returns
     -------
@@ -114,7 +117,7 @@ def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, dev
     box_affine = _shifted(grid_affine, box)
     envelope = resample_array(wm_envelope_mni().view(np.uint8), TEMPLATE_AFFINE, t1.shape, box_affine,
                               alignment.subject_to_mni, order=0).astype(bool)
-    probability_box = _predict_envelope_slices(net, t1, envelope, device)
+    probability_box = _predict_envelope_slices(net, t1, envelope, device, flip_average=flip_average)
     probability_box[~envelope] = 0.0
     del t1, envelope
     sub = _envelope_box(shape, affine, alignment.mni_to_subject)
