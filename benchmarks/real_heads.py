@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from segment_accuracy import METHOD_OPTIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("WMHKIT_REAL_T1_DIR", ROOT.parent / "shared" / "data" / "real_t1"))
 HEADS = {"1p75mm": REAL / "head_t1_1p75mm.nii.gz", "1mm": REAL / "head_t1_conformed_1mm.nii.gz"}
@@ -89,7 +91,7 @@ def mosaic(result, t1_path: Path, out_png: Path, title: str) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", nargs="+", default=["model", "baseline"])
+    parser.add_argument("--method", nargs="+", default=["model", "baseline"], choices=sorted(METHOD_OPTIONS))
     args = parser.parse_args(argv)
     from wmhkit.segmentation import available_models, segment
 
@@ -114,9 +116,7 @@ def main(argv=None) -> int:
             continue
         for method in methods:
             start = time.perf_counter()
-            # "model_flip": the network with left-right flip averaging and its declared threshold.
-            result = segment(path, method="model" if method == "model_flip" else method, regions=False,
-                             flip_average=True if method == "model_flip" else None)
+            result = segment(path, regions=False, **METHOD_OPTIONS[method])
             seconds = time.perf_counter() - start
             bad = forbidden_voxels(result)
             png = mosaic(result, path, RESULTS / f"real_heads_{head}_{method}.png",

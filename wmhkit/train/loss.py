@@ -129,13 +129,14 @@ def sr_threshold_loss(prob: torch.Tensor, batch: PairBatch, *, label_threshold: 
     """
     if batch.n_rows == 0:
         return prob.sum() * 0.0
-    logits = (apply_forward(prob, batch) - float(label_threshold)) / float(temperature)
+    footprint_mean = apply_forward(prob, batch)  # A(p), shared by both terms
+    logits = (footprint_mean - float(label_threshold)) / float(temperature)
     w = batch.row_weight
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.target, reduction="none")
     bce = (w * bce).sum() / w.sum().clamp_min(_EPS)
     loss = bce + dice_weight * soft_dice_loss(torch.sigmoid(logits), batch.target, w)
     if plain_weight:
-        loss = loss + float(plain_weight) * sr_loss(prob, batch, dice_weight)
+        loss = loss + float(plain_weight) * bce_dice_loss(footprint_mean, batch.target, w, dice_weight)
     return loss
 
 
