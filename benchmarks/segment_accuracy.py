@@ -34,10 +34,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 BURDENS = (0.5, 1.0, 2.0)
 #: Phantoms are made once and reused between runs (the model run comes after the baseline run).
 PHANTOM_CACHE = Path(os.environ.get("WMHKIT_BENCH_PHANTOMS", Path(tempfile.gettempdir()) / "wmhkit-bench-phantoms"))
-#: Benchmark method names and the ``segment`` options they stand for ("model_subject": the
-#: network on the input's own voxels instead of the MNI grid; "model_flip": with left-right flip
-#: averaging and the threshold the model declares for it).
+#: Benchmark method names and the ``segment`` options they stand for ("model": the network in the
+#: space it declares; "model_subject" / "model_mni": forced onto the input's own voxels or the MNI
+#: grid; "model_flip": with left-right flip averaging and the threshold the model declares for it).
 METHOD_OPTIONS = {"model": {"method": "model"}, "model_subject": {"method": "model", "space": "subject"},
+                  "model_mni": {"method": "model", "space": "mni"},
                   "model_flip": {"method": "model", "flip_average": True},
                   "baseline": {"method": "baseline"}}
 METRICS = ("dice", "lesion_recall", "lesion_f1", "avd_percent", "hd95_mm")

@@ -8,7 +8,7 @@ under ``/usr/bin/time -v`` and reads each stage's time from the ``<stem>_wmh.jso
 
 Usage::
 
-    python benchmarks/segment_speed.py [--method model|model_flip|baseline ...] [--repeats 2] [--skip-large]
+    python benchmarks/segment_speed.py [--method model|model_mni|model_subject|model_flip|baseline ...] [--repeats 2] [--skip-large]
 
 Writes ``benchmarks/results/segment_speed.md``. Times depend on what else runs on the machine:
 the load average before each run is recorded beside it.
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from segment_accuracy import METHOD_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("WMHKIT_REAL_T1_DIR", ROOT.parent / "shared" / "data" / "real_t1"))
@@ -54,13 +55,20 @@ def make_large_input(path: Path) -> Path:
     return path
 
 
+def cli_options(method: str) -> list[str]:
+    """``wmhkit segment`` options of a benchmark method (:data:`segment_accuracy.METHOD_OPTIONS`)."""
+    options = METHOD_OPTIONS[method]
+    out = ["--method", options["method"]]
+    out += ["--space", options["space"]] if "space" in options else []
+    out += ["--flip-average"] if options.get("flip_average") else []
+    return out
+
+
 def run_once(path: Path, method: str, out_dir: Path, model: str = "default") -> dict:
     """One ``wmhkit segment`` process: wall time, peak RSS, stage times."""
     load = os.getloadavg()[0]
-    # "model_flip": the network with left-right flip averaging (wmhkit segment --flip-average).
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "wmhkit", "segment", str(path), "--out", str(out_dir),
-               "--method", "model" if method == "model_flip" else method, "--model", model]
-    command += ["--flip-average"] if method == "model_flip" else []
+               "--model", model, *cli_options(method)]
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -91,7 +99,7 @@ def stage_table(timings: dict, wall: float) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", nargs="+", default=["model", "baseline"])
+    parser.add_argument("--method", nargs="+", default=["model", "baseline"], choices=sorted(METHOD_OPTIONS))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--model", default="default",

@@ -68,7 +68,7 @@ def test_cuda_refused_without_gpu(tiny_model_path):
 
 
 def test_loaded_model_predicts_as_the_checkpoint(tiny_model_path):
-    """The registry's faster (channels-last) copy gives the checkpoint's own probabilities."""
+    """The registry's faster copy (batch norms folded, channels-last) gives the checkpoint's own probabilities."""
     import numpy as np
 
     from wmhkit.segmentation.network import load_checkpoint, predict_volume
@@ -76,6 +76,8 @@ def test_loaded_model_predicts_as_the_checkpoint(tiny_model_path):
     models.clear_model_cache()
     volume = np.random.default_rng(3).random((21, 17, 9)).astype(np.float32)
     plain = predict_volume(load_checkpoint(tiny_model_path)[0], volume)
-    fast = predict_volume(models.load_model(tiny_model_path).net, volume)
+    fast_net = models.load_model(tiny_model_path).net
+    assert not any("BatchNorm" in type(m).__name__ for m in fast_net.modules())
+    fast = predict_volume(fast_net, volume)
     assert plain.std() > 0
     np.testing.assert_allclose(fast, plain, atol=1e-5)

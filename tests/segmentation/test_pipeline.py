@@ -219,14 +219,14 @@ def test_envelope_slices_match_the_whole_box(tiny_model_path):
     from wmhkit.segmentation.atlas import brain_box, wm_envelope_mni
     from wmhkit.segmentation.models import load_model
     from wmhkit.segmentation.network import predict_volume
-    from wmhkit.segmentation.pipeline import _predict_envelope_slices
+    from wmhkit.segmentation.inference import predict_envelope_slices
 
     loaded = load_model(tiny_model_path)
     rng = np.random.default_rng(0)
     box = brain_box()
     envelope = wm_envelope_mni()[box][:, :, ::4]  # a thinner stack keeps the test fast
     volume = rng.random(envelope.shape).astype(np.float32)
-    fast = _predict_envelope_slices(loaded.net, volume, envelope, "cpu")
+    fast = predict_envelope_slices(loaded.net, volume, envelope, "cpu")
     full = predict_volume(loaded.net, volume)
     np.testing.assert_allclose(fast[envelope], full[envelope], atol=1e-6)
 

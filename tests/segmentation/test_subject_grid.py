@@ -59,3 +59,45 @@ def test_segment_records_its_space_and_refuses_unknown_ones(phantom_2mm, tiny_mo
     result = segment(phantom_2mm.t1, model=tiny_model_path, regions=False, space="subject")
     assert result.metadata["inference_space"] == "subject"
     assert result.mask.shape == phantom_2mm.t1.shape and result.metadata["timings_s"]["inference"] > 0
+
+
+def test_the_model_declares_its_space(phantom_2mm, tmp_path):
+    torch = pytest.importorskip("torch")
+    from wmhkit.segmentation import segment
+    from wmhkit.segmentation.models import load_model
+    from wmhkit.segmentation.network import build_network, save_checkpoint
+
+    torch.manual_seed(4)
+    config = {"base_channels": 4, "levels": 2, "in_slices": 3}
+    net = build_network(config)
+    plain = save_checkpoint(tmp_path / "plain.pt", net, config, {"version": "p-1"})
+    declared = save_checkpoint(tmp_path / "subject.pt", net, config, {"version": "s-1", "space": "subject"})
+    assert load_model(plain).space == "mni" and load_model(declared).space == "subject"
+    assert segment(phantom_2mm.t1, model=declared, regions=False).metadata["inference_space"] == "subject"
+    assert segment(phantom_2mm.t1, model=declared, regions=False, space="mni").metadata["inference_space"] == "mni"
+    assert segment(phantom_2mm.t1, model=plain, regions=False).metadata["inference_space"] == "mni"
+    # The baseline has no network to place: always the MNI grid.
+    assert segment(phantom_2mm.t1, method="baseline", regions=False, space="subject").metadata[
+        "inference_space"] == "mni"
+
+
+@pytest.mark.parametrize("codes", ["RAS", "LIA", "PSR"])
+def test_network_grid_reads_the_voxels_it_claims(one_mm, codes):
+    from wmhkit.segmentation.subject_grid import network_grid
+
+    img, prepared = one_mm
+    img = _reoriented(img, codes)
+    grid = network_grid(img, prepared.alignment, prepared.intensity_levels)
+    assert grid.native and grid.t1.dtype == np.float32
+    # Voxel indices sampled onto the grid must name input voxels at the same world position.
+    index = np.arange(np.prod(img.shape)).reshape(img.shape)
+    sampled = grid.sample(index, order=0)
+    assert sampled.shape == grid.t1.shape
+    rng = np.random.default_rng(0)
+    picks = np.stack([rng.integers(0, n, 50) for n in grid.t1.shape], axis=1)
+    world_grid = picks @ grid.affine[:3, :3].T + grid.affine[:3, 3]
+    source = np.stack(np.unravel_index(sampled[tuple(picks.T)], img.shape), axis=1)
+    world_input = source @ img.affine[:3, :3].T + img.affine[:3, 3]
+    np.testing.assert_allclose(world_grid, world_input, atol=1e-4)
+    # The slice axis of the grid runs inferior-superior.
+    assert abs(grid.affine[2, 2]) > 0.9

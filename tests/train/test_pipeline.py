@@ -63,6 +63,36 @@ def test_train_from_manifest_cli(phantom_manifest, tmp_path, capsys):
     assert "missing.pt" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_subject_space_run_keeps_its_own_cases(phantom_manifest, tmp_path, capsys):
+    out, cache = tmp_path / "subject", tmp_path / "cache"
+    code = main(["train", "--manifest", str(phantom_manifest), "--out", str(out), "--steps", "1", *TINY_SETTINGS,
+                 "--set", 'data.space="subject"', "--set", f'data.cache_dir="{cache}"'])
+    assert code == 0, capsys.readouterr().err
+    case = load_case(cache / "p11")
+    assert case.meta["space"] == "subject" and len(case.lesion_points) > 0
+    assert case.t1.shape != load_case(_mni_case(phantom_manifest, tmp_path)).t1.shape
+    assert load_checkpoint(out / "model.pt")[2]["space"] == "subject"
+    # Fine-tuning a subject-space model stays in subject space (it reuses those cases).
+    code = main(["train", "--manifest", str(phantom_manifest), "--out", str(tmp_path / "tuned"), "--steps", "1",
+                 "--init-from", str(out / "model.pt"), *_without_network(TINY_SETTINGS),
+                 "--set", f'data.cache_dir="{cache}"'])
+    assert code == 0, capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "tuned" / "model.pt")[2]["space"] == "subject"
+    # An MNI run must not silently reuse those cases.
+    code = main(["train", "--manifest", str(phantom_manifest), "--out", str(tmp_path / "mni"), "--steps", "1",
+                 *TINY_SETTINGS, "--set", f'data.cache_dir="{cache}"'])
+    assert code == 2 and "cache_dir" in capsys.readouterr().err
+
+
+def _mni_case(manifest, tmp_path):
+    from wmhkit.train.pipeline import build_cases
+
+    config = {"data": {"phantoms": 0, "real_anatomy_per_head": 0, "validation_phantoms": 0,
+                       "validation_fraction": 0.0, "space": "mni"}, "training": {"seed": 0}}
+    return build_cases(config, tmp_path / "mni_cache", manifest=manifest, progress=False)["case_dir"][0]
+
+
 def _without_network(settings: list[str]) -> list[str]:
     """The tiny settings minus the network override (a fine-tuned run takes its starting model's)."""
     out, skip = [], False

@@ -58,3 +58,25 @@ def test_intensity_augmentation_keeps_background_dark_and_changes_contrast():
     assert out.shape == image.shape and out.dtype == np.float32
     assert abs(float(out[0, 0, 0])) < 0.2 and 0.5 < float(out[10, 10, 5]) < 1.8
     assert not np.allclose(out, image)
+
+
+def test_exact_patches_read_whole_voxels_without_interpolation(template_cases):
+    case = load_case(template_cases[1])
+    rng = np.random.default_rng(7)
+    options = {**SPATIAL_ONLY, "rotate_deg": 10, "scale": 0.1, "exact_fraction": 1.0}
+    flips = set()
+    for _ in range(6):
+        patch = sample_patch(case, rng, patch_size=(24, 20, 6), in_slices=3, augment=options)
+        linear, shift = patch.to_box[:3, :3], patch.to_box[:3, 3]
+        assert np.allclose(np.abs(linear), np.eye(3)) and np.allclose(shift, np.round(shift))
+        flips.add(float(linear[0, 0]))
+        index = np.indices(patch.image.shape).reshape(3, -1)
+        source = np.rint(linear @ index + shift[:, None]).astype(int)
+        inside = np.all((source >= 0) & (source < np.array(case.t1.shape)[:, None]), axis=0)
+        expected = np.zeros(index.shape[1], np.float32)
+        expected[inside] = np.asarray(case.t1, np.float32)[tuple(source[:, inside])]
+        np.testing.assert_array_equal(patch.image.reshape(-1), expected)
+    assert flips == {1.0, -1.0}  # the left-right flip is still drawn
+    # Without exact patches the same options rotate and scale.
+    rotated = random_transform(np.random.default_rng(7), [30.0, 30.0, 30.0], (24, 20, 8), {**options, "exact_fraction": 0})
+    assert not np.allclose(np.abs(rotated[:3, :3]), np.eye(3))

@@ -17,7 +17,7 @@ __all__ = ["register", "run"]
 
 def register(subparsers) -> None:
     """Add the ``segment`` subcommand."""
-    from wmhkit.segmentation.pipeline import DEFAULT_SPACE, SPACES
+    from wmhkit.segmentation.pipeline import SPACES
     from wmhkit.segmentation.postprocess import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
 
     parser = subparsers.add_parser(
@@ -56,8 +56,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--space",
         choices=SPACES,
-        default=DEFAULT_SPACE,
-        help=f"where the network runs: the input's own voxels or the MNI grid (default {DEFAULT_SPACE})",
+        default=None,
+        help="where the network runs: the input's own voxels or the MNI grid (default: where the model was trained)",
     )
     parser.add_argument(
         "--flip-average",

@@ -90,6 +90,11 @@ class LoadedModel:
         return bool(self.metadata.get("flip_average", False))
 
     @property
+    def space(self) -> str:
+        """Where the model was trained to run (``metadata["space"]``): "mni" (default) or "subject"."""
+        return str(self.metadata.get("space") or "mni")
+
+    @property
     def flip_threshold(self) -> float:
         """The threshold tuned for flip-averaged maps (``metadata["flip_threshold"]``), else :attr:`threshold`."""
         declared = self.metadata.get("flip_threshold")
@@ -207,11 +212,13 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "c
         import torch
 
         from wmhkit.io import file_sha256
-        from wmhkit.segmentation.network import load_checkpoint
+        from wmhkit.segmentation.network import fold_batch_norm, load_checkpoint
 
         net, config, metadata = load_checkpoint(path, device=device)
-        # Channels-last weights make the CPU convolutions about 25 % faster (1.7 -> 1.3 s on a
-        # brain box, same output to 1e-6); the network is only used for inference here.
+        # The network is only used for inference here: batch norms folded into the convolutions
+        # (about 15 % faster, same output to 1e-5), and channels-last weights make the CPU
+        # convolutions about 25 % faster (1.7 -> 1.3 s on a brain box, same output to 1e-6).
+        fold_batch_norm(net)
         net.to(memory_format=torch.channels_last)
         name = path.stem if _looks_like_path(name_or_path) else str(name_or_path)
         loaded = LoadedModel(name, path, net, dict(config), dict(metadata), device, file_sha256(path))

@@ -2,17 +2,20 @@
 
 Stages (each timed; the times go to ``<stem>_wmh.json`` under ``timings_s``):
 
-1. ``preprocess`` -- :func:`wmhkit.preprocess.prepare_t1`: input check, MNI alignment, intensity
-   normalisation (white matter 1.0), brain mask and eTIV, normalised T1 on the MNI 1 mm grid.
-2. ``inference`` -- the network (:func:`wmhkit.segmentation.network.predict_volume`) on the
-   brain box of the MNI grid (``space="mni"``, the default, 153 x 189 x 159 voxels), or on the
+1. ``load_model`` -- the network, loaded once per process (:func:`wmhkit.segmentation.load_model`);
+   it declares the grid it was trained on, which is where it runs unless ``space`` says otherwise.
+2. ``preprocess`` -- :func:`wmhkit.preprocess.prepare_t1`: input check, MNI alignment, intensity
+   normalisation (white matter 1.0), brain mask and eTIV, and for the MNI grid the normalised T1
+   on the MNI 1 mm grid.
+3. ``inference`` -- the network (:func:`wmhkit.segmentation.network.predict_volume`) on the
+   brain box of the MNI grid (``space="mni"``, :mod:`wmhkit.segmentation.inference`), or on the
    subject's own voxels (``space="subject"``: reordered but not interpolated when they are about
    1 mm, else sampled once onto 1 mm along their own axes;
    :mod:`wmhkit.segmentation.subject_grid`). The classical baseline
    (:func:`wmhkit.segmentation.baseline.baseline_probability`) always runs on the MNI grid. The
    probability is set to 0 outside the cerebral white-matter envelope
    (:func:`wmhkit.segmentation.atlas.wm_envelope_mni`, placed through the MNI alignment).
-3. ``to_subject`` (MNI grid only) -- the probability is sampled back onto the input grid
+   ``to_subject`` (MNI grid only) -- the probability is sampled back onto the input grid
    (trilinear, through the alignment's subject-to-MNI affine), only inside the part of the grid
    the brain box covers, so large inputs cost no more than their brain.
 4. ``postprocess`` -- threshold and minimum lesion size
@@ -34,6 +37,7 @@ import nibabel as nib
 import numpy as np
 
 from wmhkit.errors import OptionError
+from wmhkit.segmentation.inference import mni_box_to_subject, probability_mni, t1_on_brain_box
 from wmhkit.segmentation.models import DEFAULT_MODEL, LoadedModel, load_model
 from wmhkit.segmentation.postprocess import (
     DEFAULT_MIN_LESION_MM3,
@@ -50,9 +54,8 @@ logger = logging.getLogger(__name__)
 
 #: Segmentation methods: the trained network, or the classical training-free baseline.
 METHODS = ("model", "baseline")
-#: Where the network runs (see ``segment(space=...)``); the first is the default.
+#: Where the network runs (see ``segment(space=...)``); by default where the model was trained.
 SPACES = ("mni", "subject")
-DEFAULT_SPACE = SPACES[0]
 #: Version of the classical baseline's rules (recorded as its model version).
 BASELINE_VERSION = "1"
 
@@ -83,142 +86,6 @@ class _Timer:
 
     def total(self) -> float:
         return round(time.perf_counter() - self._start, 3)
-
-
-def _on_brain_box(t1_mni: nib.Nifti1Image) -> tuple[np.ndarray, np.ndarray, tuple[slice, slice, slice]]:
-    """The normalised T1 inside the MNI brain box, the box's affine and its slices of the 1 mm grid."""
-    from wmhkit.preprocess.resampling import resample_array
-    from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE
-    from wmhkit.segmentation.atlas import brain_box
-
-    box = brain_box()
-    starts = np.array([s.start for s in box], float)
-    box_affine = TEMPLATE_AFFINE.copy()
-    box_affine[:3, 3] += starts
-    box_shape = tuple(s.stop - s.start for s in box)
-    affine = np.asarray(t1_mni.affine, float)
-    if tuple(t1_mni.shape[:3]) == TEMPLATE_SHAPE and np.allclose(affine, TEMPLATE_AFFINE, atol=1e-4):
-        data = np.asarray(np.asanyarray(t1_mni.dataobj)[box], dtype=np.float32)
-    else:  # another MNI grid (already cropped, or another voxel size): sample the box from it
-        data = resample_array(np.asanyarray(t1_mni.dataobj), affine, box_shape, box_affine, order=1)
-    return data, box_affine, box
-
-
-def probability_mni(
-    t1_box: np.ndarray,
-    box: tuple[slice, slice, slice],
-    *,
-    method: str = "model",
-    model=None,
-    device: str = "cpu",
-    flip_average: bool | None = None,
-) -> tuple[np.ndarray, dict]:
-    """Lesion probability on the MNI brain box, 0 outside the white-matter envelope.
-
-    Parameters
-    ----------
-    t1_box : numpy.ndarray
-        Normalised T1 on the brain box of the MNI 1 mm grid.
-    box : tuple of slice
-        The box's slices of the 1 mm grid (:func:`wmhkit.segmentation.atlas.brain_box`).
-    method : {"model", "baseline"}, default "model"
-    model : LoadedModel, optional
-        Required for ``method="model"``.
-    device : str, default "cpu"
-    flip_average : bool, optional
-        Average the network's map with that of the left-right mirrored T1; default the model's
-        own setting (``LoadedModel.flip_average``).
-
-    Returns
-    -------
-    probability : numpy.ndarray
-        float32 (0-1), shape of ``t1_box``.
-    details : dict
-        Method-specific numbers for the JSON (baseline tissue levels).
-    """
-    from wmhkit.segmentation.atlas import wm_envelope_mni
-
-    details: dict = {}
-    envelope = wm_envelope_mni()[box]
-    if method == "model":
-        flip = model.flip_average if flip_average is None else bool(flip_average)
-        probability = _predict_envelope_slices(model.net, t1_box, envelope, device, flip_average=flip)
-    else:
-        from wmhkit.preprocess.templates import template_data
-        from wmhkit.segmentation.atlas import deep_gm_mni, ventricle_zone_mni
-        from wmhkit.segmentation.baseline import baseline_probability
-
-        priors = [template_data(kind)[box] for kind in ("wm", "gm", "csf")]
-        probability, details = baseline_probability(
-            t1_box, *priors, ventricle_zone=ventricle_zone_mni()[box], deep_gm=deep_gm_mni()[box]
-        )
-    probability = np.clip(probability, 0.0, 1.0, out=np.asarray(probability, dtype=np.float32))
-    probability[~envelope] = 0.0
-    return probability, details
-
-
-def _predict_envelope_slices(
-    net, t1_box: np.ndarray, envelope: np.ndarray, device: str, *, flip_average: bool = False
-) -> np.ndarray:
-    """Run the 2.5D network only on the slices that cross the envelope (plus their input context).
-
-    Each output slice depends only on its ``in_slices`` neighbours, so the result on those
-    slices is exactly that of the whole box; the rest is 0 (outside the envelope anyway).
-    ``flip_average`` also runs it on the left-right mirror image (axis 0 of the RAS-ordered box).
-    """
-    from wmhkit.segmentation.network import predict_volume
-
-    axis = int(getattr(net, "slice_axis", 2))
-    half = int(net.down[0][0].in_channels) // 2 if hasattr(net, "down") else 0
-    used = np.flatnonzero(envelope.any(axis=tuple(a for a in range(3) if a != axis)))
-    probability = np.zeros(t1_box.shape, dtype=np.float32)
-    if used.size == 0:
-        return probability
-    first, last = int(used[0]), int(used[-1]) + 1
-    low, high = max(first - half, 0), min(last + half, t1_box.shape[axis])
-    index = [slice(None)] * 3
-    index[axis] = slice(low, high)
-    predicted = predict_volume(net, t1_box[tuple(index)], device=device, flip_axis=0 if flip_average else None)
-    keep = [slice(None)] * 3
-    keep[axis] = slice(first - low, last - low)
-    index[axis] = slice(first, last)
-    probability[tuple(index)] = predicted[tuple(keep)]
-    return probability
-
-
-def _subject_box(shape: tuple[int, ...], subject_affine: np.ndarray, mni_to_subject: np.ndarray, box_affine, box_shape):
-    """Slices of the subject grid that can receive a non-zero probability from the MNI box."""
-    corners = np.array(np.meshgrid(*[[-1, n] for n in box_shape], indexing="ij")).reshape(3, -1).T
-    world_mni = corners @ box_affine[:3, :3].T + box_affine[:3, 3]
-    to_voxels = np.linalg.inv(subject_affine) @ mni_to_subject
-    voxels = world_mni @ to_voxels[:3, :3].T + to_voxels[:3, 3]
-    low = np.clip(np.floor(voxels.min(axis=0)).astype(int) - 1, 0, shape)
-    high = np.clip(np.ceil(voxels.max(axis=0)).astype(int) + 2, 0, shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
-
-
-def _to_subject(probability_box: np.ndarray, box_affine: np.ndarray, alignment, reference: nib.Nifti1Image):
-    """Trilinear resampling of the MNI-box probability onto the subject grid.
-
-    Returns the float32 probability on the whole grid and the slices of the sub-grid outside
-    which it is 0.
-    """
-    from wmhkit.preprocess.resampling import resample_array
-
-    shape = tuple(reference.shape[:3])
-    out = np.zeros(shape, dtype=np.float32)
-    sub = _subject_box(shape, reference.affine, alignment.mni_to_subject, box_affine, probability_box.shape)
-    if any(s.stop <= s.start for s in sub):
-        return out, sub
-    sub_affine = np.asarray(reference.affine, float).copy()
-    sub_affine[:3, 3] = reference.affine[:3, :3] @ np.array([s.start for s in sub], float) + reference.affine[:3, 3]
-    sub_shape = tuple(s.stop - s.start for s in sub)
-    # Same map as MNIAlignment.resample_to_subject, restricted to the sub-grid the box covers.
-    out[sub] = resample_array(
-        probability_box, box_affine, sub_shape, sub_affine, alignment.subject_to_mni, order=1, dtype=np.float32
-    )
-    np.clip(out[sub], 0.0, 1.0, out=out[sub])
-    return out, sub
 
 
 def _quantify_regions(mask_img, checked, alignment, subject, timer):
@@ -258,7 +125,7 @@ def segment(
     device: str = "cpu",
     regions: bool = True,
     subject: str | None = None,
-    space: str = DEFAULT_SPACE,
+    space: str | None = None,
     flip_average: bool | None = None,
 ) -> SegmentationResult:
     """Segment white-matter hyperintensities in a 3D T1-weighted image.
@@ -285,12 +152,12 @@ def segment(
         Compute the regional table with :func:`wmhkit.regions.quantify_subject`.
     subject : str, optional
         Subject label for the tables; default the input's file stem.
-    space : {"mni", "subject"}, default "mni"
+    space : {"mni", "subject"}, optional
         Where the network runs: on the MNI 1 mm grid (T1 sampled in, probability sampled back),
         or on the input's own voxels (reordered, not interpolated, when they are about 1 mm:
-        :mod:`wmhkit.segmentation.subject_grid`). The shipped model was trained on MNI-sampled
-        T1s and scores better on the MNI grid; "subject" removes the resampling loss for models
-        trained on unresampled inputs. The baseline always runs on the MNI grid.
+        :mod:`wmhkit.segmentation.subject_grid`). Default: where the model was trained
+        (``LoadedModel.space``; "mni" when it declares none). A model scores best in its own
+        space. The baseline always runs on the MNI grid.
     flip_average : bool, optional
         Average the network's probability with its probability on the left-right mirrored T1
         (about twice the inference time, a little more accurate: see the model card). Default:
@@ -318,24 +185,18 @@ def segment(
     timer = _Timer()
     if method not in METHODS:
         raise OptionError(f"Option --method {method!r} is unknown; use 'model' or 'baseline'.")
-    if space not in SPACES:
+    if space is not None and space not in SPACES:
         raise OptionError(f"Option space={space!r} is unknown; use 'subject' or 'mni'.")
     threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
     loaded = model if method == "model" and isinstance(model, LoadedModel) else None
-    mni_t1 = method != "model" or space == "mni"  # the subject-space network reads the input itself
     if method == "model" and loaded is None:
-        from wmhkit.segmentation.models import model_path
-
-        model_path(model)  # a missing model fails now, not after the preprocessing
-        prepared = prepare_t1(img, mni_t1=mni_t1)
-        timer.lap("preprocess")
-        # After the preprocessing, not beside it in a thread: importing torch holds the GIL and
-        # slowed the preprocessing by more than the import itself costs.
+        # First (a missing model fails before the preprocessing), and sequentially: importing
+        # torch in a thread beside the preprocessing holds the GIL and slowed it down.
         loaded = load_model(model, device)
         timer.lap("load_model")
-    else:
-        prepared = prepare_t1(img, mni_t1=mni_t1)
-        timer.lap("preprocess")
+    space = "mni" if method != "model" else (space or loaded.space)
+    prepared = prepare_t1(img, mni_t1=space == "mni")  # the subject-space network reads the input itself
+    timer.lap("preprocess")
     checked, alignment = prepared.img, prepared.alignment
     if alignment.flagged:
         logger.warning(
@@ -360,12 +221,12 @@ def segment(
         details = {}
         timer.lap("inference")
     else:
-        t1_box, box_affine, box = _on_brain_box(prepared.t1_mni)
+        t1_box, box_affine, box = t1_on_brain_box(prepared.t1_mni)
         probability_box, details = probability_mni(t1_box, box, method=method, model=loaded, device=device,
                                                    flip_average=flip_average)
         del t1_box
         timer.lap("inference")
-        probability, sub = _to_subject(probability_box, box_affine, alignment, checked)
+        probability, sub = mni_box_to_subject(probability_box, box_affine, alignment, checked)
         del probability_box
         timer.lap("to_subject")
     probability[~brain] = 0.0
@@ -414,7 +275,7 @@ def segment(
             "dtype": str(checked.get_data_dtype()),
         },
         "method": method,
-        "inference_space": space if method == "model" else "mni",
+        "inference_space": space,
         "flip_average": bool(flip_average) if method == "model" else False,
         "model": _model_description(method, loaded),
         "lesion_ml": round(lesion_ml, 4),

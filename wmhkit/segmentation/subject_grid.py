@@ -12,12 +12,13 @@ probability once back. The MNI alignment is still used, only to place the white-
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
-__all__ = ["NATIVE_TOLERANCE", "probability_subject"]
+__all__ = ["NATIVE_TOLERANCE", "NetworkGrid", "envelope_on_grid", "network_grid", "probability_subject"]
 
 #: Voxel sizes within 1 mm +- this share run as they are (the network was trained with +-5 %
 #: scale augmentation on heads that differ by +-10 % in size; resampling costs more than that).
@@ -60,6 +61,95 @@ def _shifted(affine: np.ndarray, box) -> np.ndarray:
     return out
 
 
+@dataclass
+class NetworkGrid:
+    """The 1 mm grid the subject-space network reads, and how it sits in the input grid.
+
+    Attributes
+    ----------
+    t1 : numpy.ndarray
+        float32 normalised T1 (white matter 1.0) on the grid, cropped to the envelope's box.
+    affine : numpy.ndarray
+        4x4 voxel-to-subject-mm affine of ``t1``.
+    native : bool
+        True when the grid is the input's own voxels, reordered to RAS (no interpolation).
+    box : tuple of slice
+        The crop, on the RAS-ordered input (native) or on the full 1 mm grid.
+    input_affine, input_shape
+        The input grid.
+    """
+
+    t1: np.ndarray
+    affine: np.ndarray
+    native: bool
+    box: tuple
+    input_affine: np.ndarray
+    input_shape: tuple
+
+    def sample(self, data: np.ndarray, order: int = 1) -> np.ndarray:
+        """Another array on the input grid (a lesion mask, say) brought onto this grid.
+
+        Native grids reorder and crop (exact); others are sampled with ``order`` (0 or 1).
+        """
+        from wmhkit.preprocess.resampling import resample_array
+
+        if self.native:
+            ras, _, _ = _ras_view(np.asanyarray(data), self.input_affine)
+            return np.ascontiguousarray(ras[self.box])
+        return resample_array(np.asanyarray(data), self.input_affine, self.t1.shape, self.affine, order=order)
+
+
+def network_grid(img: nib.Nifti1Image, alignment, levels: tuple) -> NetworkGrid:
+    """The normalised T1 on the grid the subject-space network reads (training and inference share it).
+
+    Parameters
+    ----------
+    img : nibabel.Nifti1Image
+        The checked input image (:func:`wmhkit.io.check_img`).
+    alignment : MNIAlignment
+        Its affine alignment to MNI152 (places the white-matter envelope's box).
+    levels : tuple of float
+        ``(background, white_matter)`` intensities of ``img`` (``PreparedT1.intensity_levels``).
+    """
+    from wmhkit.io import voxel_sizes_mm
+    from wmhkit.preprocess.intensity import NORMALISED_MAX, scale_intensity
+    from wmhkit.preprocess.resampling import resample_array
+
+    data = np.asanyarray(img.dataobj)
+    affine = np.asarray(img.affine, float)
+    shape = tuple(img.shape[:3])
+    native = bool(np.all(np.abs(np.asarray(voxel_sizes_mm(img)) - 1.0) <= NATIVE_TOLERANCE))
+    if native:
+        ras, grid_affine, _ = _ras_view(data, affine)
+        box = _envelope_box(ras.shape, grid_affine, alignment.mni_to_subject)
+        t1 = scale_intensity(ras[box], *levels, label="the image", clip_max=NORMALISED_MAX)
+    else:  # one trilinear sampling onto 1 mm voxels along the input's own (RAS-ordered) axes
+        ornt = io_orientation(affine)
+        ras_shape = np.zeros(3, int)
+        ras_shape[ornt[:, 0].astype(int)] = shape
+        ras_affine = affine @ inv_ornt_aff(ornt, shape)
+        sizes = np.sqrt((ras_affine[:3, :3] ** 2).sum(axis=0))
+        grid_affine = ras_affine.copy()
+        grid_affine[:3, :3] = ras_affine[:3, :3] / sizes
+        extent = np.floor((ras_shape - 1) * sizes).astype(int) + 1
+        box = _envelope_box(tuple(int(n) for n in extent), grid_affine, alignment.mni_to_subject)
+        box_shape = tuple(s.stop - s.start for s in box)
+        raw = resample_array(data, affine, box_shape, _shifted(grid_affine, box), cval=float(levels[0]))
+        t1 = scale_intensity(raw, *levels, label="the image", clip_max=NORMALISED_MAX)
+        del raw
+    return NetworkGrid(np.asarray(t1, dtype=np.float32), _shifted(grid_affine, box), native, box, affine, shape)
+
+
+def envelope_on_grid(grid: NetworkGrid, alignment) -> np.ndarray:
+    """The MNI white-matter envelope on a :class:`NetworkGrid` (bool, nearest neighbour)."""
+    from wmhkit.preprocess.resampling import resample_array
+    from wmhkit.preprocess.templates import TEMPLATE_AFFINE
+    from wmhkit.segmentation.atlas import wm_envelope_mni
+
+    return resample_array(wm_envelope_mni().view(np.uint8), TEMPLATE_AFFINE, grid.t1.shape, grid.affine,
+                          alignment.subject_to_mni, order=0).astype(bool)
+
+
 def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, device: str = "cpu", *,
                         flip_average: bool = False):
     """Lesion probability on the input grid, computed on the subject's own voxel axes.
@@ -85,48 +175,28 @@ def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, dev
     sub : tuple of slice
         The part of the input grid outside which ``probability`` is 0.
     """
-    from wmhkit.io import voxel_sizes_mm
-    from wmhkit.preprocess.intensity import NORMALISED_MAX, scale_intensity
     from wmhkit.preprocess.resampling import resample_array
-    from wmhkit.preprocess.templates import TEMPLATE_AFFINE
-    from wmhkit.segmentation.atlas import wm_envelope_mni
-    from wmhkit.segmentation.pipeline import _predict_envelope_slices
+    from wmhkit.segmentation.inference import predict_envelope_slices
 
-    data = np.asanyarray(img.dataobj)
-    affine = np.asarray(img.affine, float)
-    shape = tuple(img.shape[:3])
-    native = bool(np.all(np.abs(np.asarray(voxel_sizes_mm(img)) - 1.0) <= NATIVE_TOLERANCE))
-    if native:
-        ras, grid_affine, ornt = _ras_view(data, affine)
-        box = _envelope_box(ras.shape, grid_affine, alignment.mni_to_subject)
-        t1 = scale_intensity(ras[box], *levels, label="the image", clip_max=NORMALISED_MAX)
-    else:  # one trilinear sampling onto 1 mm voxels along the input's own (RAS-ordered) axes
+    grid = network_grid(img, alignment, levels)
+    envelope = envelope_on_grid(grid, alignment)
+    probability_box = predict_envelope_slices(net, grid.t1, envelope, device, flip_average=flip_average)
+    probability_box[~envelope] = 0.0
+    del envelope
+    grid.t1 = None  # the T1 copy is not needed any more (memory for large inputs)
+    shape, affine = grid.input_shape, grid.input_affine
+    sub = _envelope_box(shape, affine, alignment.mni_to_subject)
+    if grid.native:  # back to the input's voxel order: one whole-volume array, no interpolation
         ornt = io_orientation(affine)
         ras_shape = np.zeros(3, int)
         ras_shape[ornt[:, 0].astype(int)] = shape
+        full = np.zeros(tuple(int(n) for n in ras_shape), dtype=np.float32)
+        full[grid.box] = probability_box
         ras_affine = affine @ inv_ornt_aff(ornt, shape)
-        sizes = np.sqrt((ras_affine[:3, :3] ** 2).sum(axis=0))
-        grid_affine = ras_affine.copy()
-        grid_affine[:3, :3] = ras_affine[:3, :3] / sizes
-        extent = np.floor((ras_shape - 1) * sizes).astype(int) + 1
-        box = _envelope_box(tuple(int(n) for n in extent), grid_affine, alignment.mni_to_subject)
-        box_shape = tuple(s.stop - s.start for s in box)
-        raw = resample_array(data, affine, box_shape, _shifted(grid_affine, box), cval=float(levels[0]))
-        t1 = scale_intensity(raw, *levels, label="the image", clip_max=NORMALISED_MAX)
-        del raw
-    box_affine = _shifted(grid_affine, box)
-    envelope = resample_array(wm_envelope_mni().view(np.uint8), TEMPLATE_AFFINE, t1.shape, box_affine,
-                              alignment.subject_to_mni, order=0).astype(bool)
-    probability_box = _predict_envelope_slices(net, t1, envelope, device, flip_average=flip_average)
-    probability_box[~envelope] = 0.0
-    del t1, envelope
-    sub = _envelope_box(shape, affine, alignment.mni_to_subject)
-    if native:  # back to the input's voxel order: one whole-volume array, no interpolation
-        full = np.zeros(ras.shape[:3], dtype=np.float32)
-        full[box] = probability_box
-        return np.ascontiguousarray(apply_orientation(full, ornt_transform(io_orientation(grid_affine), ornt))), sub
+        return np.ascontiguousarray(apply_orientation(full, ornt_transform(io_orientation(ras_affine), ornt))), sub
     out = np.zeros(shape, dtype=np.float32)
     sub_shape = tuple(s.stop - s.start for s in sub)
-    out[sub] = resample_array(probability_box, box_affine, sub_shape, _shifted(affine, sub), order=1, dtype=np.float32)
+    out[sub] = resample_array(probability_box, grid.affine, sub_shape, _shifted(affine, sub), order=1,
+                              dtype=np.float32)
     np.clip(out[sub], 0.0, 1.0, out=out[sub])
     return out, sub

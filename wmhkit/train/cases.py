@@ -1,4 +1,4 @@
-"""Training cases: a normalised T1 on the MNI brain box plus a thick-slice label and its geometry.
+"""Training cases: a normalised T1 (MNI brain box or subject grid) plus a thick-slice label and its geometry.
 
 Each case is computed once (T1 preparation, FLAIR registration, phantom generation) and cached
 as a folder of ``.npy`` files plus ``case.json``. Workers open the arrays memory-mapped, so many
@@ -6,7 +6,9 @@ processes share one copy in the page cache.
 
 Geometry chain: network voxel (cropped MNI grid) -> MNI mm -> subject T1 mm (inverse of the
 T1's MNI alignment) -> FLAIR mm (the T1-to-FLAIR transform, identity when the label was drawn in
-the T1's world) -> label voxel. Its product is stored as ``net_to_label``.
+the T1's world) -> label voxel. Its product is stored as ``net_to_label``. Subject-space cases
+(for models run with ``segment(space="subject")``) start from the subject's own 1 mm grid, so the
+first two steps are the identity.
 """
 
 from __future__ import annotations
@@ -49,13 +51,15 @@ class Case:
     case_id : str
         Unique name (also the cache folder name).
     t1 : numpy.ndarray
-        float32 normalised T1 on the MNI brain box (:data:`MNI_BRAIN_BOX`).
+        float32 normalised T1 on the MNI brain box (:data:`MNI_BRAIN_BOX`), or on the subject's
+        own 1 mm grid for a subject-space case (``meta["space"] == "subject"``).
     label : numpy.ndarray
         float32 label (0-1) on its own thick-slice grid.
     geometry : LabelGeometry
         Maps brain-box voxels to label voxels.
     lesion_mni : numpy.ndarray or None
-        uint8 exact lesion mask on the brain box (phantoms), for validation at 1 mm.
+        uint8 exact lesion mask on the case's grid (the brain box, or the subject grid of a
+        subject-space case; phantoms), for validation at 1 mm.
     lesion_points : numpy.ndarray
         (n, 3) brain-box voxel positions of labelled lesion voxels (patch centres).
     brain_points : numpy.ndarray
@@ -96,19 +100,22 @@ def make_case(
     lesion_mni: np.ndarray | None = None,
     meta: dict | None = None,
     seed: int = 0,
+    net_affine: np.ndarray | None = None,
 ) -> Case:
-    """Assemble a case from a normalised T1 on the full MNI 1 mm grid and a label image.
+    """Assemble a case from a normalised T1 (full MNI 1 mm grid, or the subject's own grid) and a label image.
 
     Parameters
     ----------
     case_id : str
         Unique name.
     t1_mni : numpy.ndarray
-        Normalised T1 on the full MNI 1 mm grid (197x233x189), e.g. ``PreparedT1.t1_mni``.
+        Normalised T1 on the full MNI 1 mm grid (197x233x189), e.g. ``PreparedT1.t1_mni``; with
+        ``net_affine``, on the network's own grid instead (used as it is, not cropped).
     label : nibabel image
         The thick-slice label on its own grid (values above 0.5 are lesion).
     mni_to_subject : numpy.ndarray
-        4x4 MNI mm -> subject T1 mm (``MNIAlignment.mni_to_subject``).
+        4x4 network world mm -> subject T1 mm: ``MNIAlignment.mni_to_subject`` for MNI cases,
+        the identity for subject-space cases.
     t1_to_label_world : numpy.ndarray, optional
         4x4 subject T1 mm -> label (FLAIR) mm; identity by default.
     slice_axis, thickness_mm, gap_mm
@@ -119,21 +126,26 @@ def make_case(
         Provenance stored with the case.
     seed : int, default 0
         Seed for the subsample of brain positions kept for patch centres.
+    net_affine : numpy.ndarray, optional
+        4x4 voxel-to-subject-mm affine of a ``t1_mni`` (and ``lesion_mni``) on the subject's own
+        grid (:func:`wmhkit.segmentation.subject_grid.network_grid`): a case for a model that
+        runs with ``space="subject"``. Default: the MNI brain box.
     """
     between = np.asarray(mni_to_subject, float)
     if t1_to_label_world is not None:
         between = np.asarray(t1_to_label_world, float) @ between
     label_data = np.asarray(label.dataobj, dtype=np.float32)
+    crop = MNI_BRAIN_BOX if net_affine is None else (slice(None),) * 3
     geometry = LabelGeometry.from_affines(
-        label_data.shape, label.affine, box_affine(), net_world_to_label_world=between,
-        slice_axis=slice_axis, thickness_mm=thickness_mm, gap_mm=gap_mm,
+        label_data.shape, label.affine, box_affine() if net_affine is None else net_affine,
+        net_world_to_label_world=between, slice_axis=slice_axis, thickness_mm=thickness_mm, gap_mm=gap_mm,
     )
-    t1 = np.asarray(t1_mni, dtype=np.float32)[MNI_BRAIN_BOX]
+    t1 = np.asarray(t1_mni, dtype=np.float32)[crop]
     rng = np.random.default_rng(seed)
     inside = np.argwhere(t1 > 0.2)
     brain_points = inside[rng.choice(len(inside), size=min(_BRAIN_POINTS, len(inside)), replace=False)] if len(
         inside) else np.zeros((0, 3))
-    lesion = None if lesion_mni is None else (np.asarray(lesion_mni) > 0.5).astype(np.uint8)[MNI_BRAIN_BOX]
+    lesion = None if lesion_mni is None else (np.asarray(lesion_mni) > 0.5).astype(np.uint8)[crop]
     return Case(
         case_id=case_id,
         t1=t1,

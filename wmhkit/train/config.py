@@ -34,6 +34,10 @@ DEFAULT_TRAIN_CONFIG: dict = {
         # cannot lose any, so corrupting it would change nothing)
         "corrupt_min_label_ml": 0.0,
         "cache_dir": None,  # where cases are cached (default <out>/cache); runs may share one
+        # Grid the network trains on, and then runs on: "mni" (the MNI brain box) or "subject"
+        # (the subject's own voxels; segment(space="subject")). Recorded in the checkpoint.
+        # Default: the starting model's (training.init_from), else "mni".
+        "space": None,
     },
     "training": {
         "steps": 2000,

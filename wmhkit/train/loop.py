@@ -100,23 +100,24 @@ def network_forward(net: torch.nn.Module, image: torch.Tensor, in_slices: int) -
 
 
 def predict_case(net: torch.nn.Module, case, *, device: str = "cpu") -> np.ndarray:
-    """Probabilities of a cached case on the brain box, 0 outside the white-matter envelope.
+    """Probabilities of a cached case on its grid, 0 outside the white-matter envelope.
 
     As in ``wmhkit segment``: false positives the product never reports must not choose the
-    best checkpoint (validation) nor count against a label (two-step scoring).
+    best checkpoint (validation) nor count against a label (two-step scoring). Subject-space
+    cases keep no alignment, so they are scored over their whole box (which holds the envelope).
     """
     from wmhkit.segmentation.atlas import wm_envelope_mni
     from wmhkit.segmentation.network import MNI_BRAIN_BOX
 
     envelope = wm_envelope_mni()[MNI_BRAIN_BOX]
     prob = predict_volume(net, case.t1, device=device)
-    if prob.shape == envelope.shape:
+    if case.meta.get("space", "mni") == "mni" and prob.shape == envelope.shape:
         prob[~envelope] = 0.0
     return prob
 
 
 def validate(net: torch.nn.Module, case_dirs, *, device: str = "cpu") -> pd.DataFrame:
-    """Scores at 1 mm (MNI brain box) of the network on cases with an exact lesion mask (:func:`predict_case`)."""
+    """Scores at 1 mm (on each case's grid) of the network on cases with an exact lesion mask (:func:`predict_case`)."""
     rows = []
     for folder in case_dirs:
         case = load_case(folder, mmap=False)
@@ -223,7 +224,8 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
                                          prefetch_factor=2 if workers else None, persistent_workers=False)
     in_slices = int(config["network"]["in_slices"])
     running, n_patches, started = None, 0, time.time()
-    metadata = {"name": config.get("name"), "loss": training["loss"], "stage": stage_dir.name}
+    metadata = {"name": config.get("name"), "loss": training["loss"], "stage": stage_dir.name,
+                "space": config.get("data", {}).get("space") or "mni"}
 
     def checkpoint(step: int) -> None:
         save_checkpoint(stage_dir / "last.pt", net, config["network"], {**metadata, "step": step})

@@ -161,10 +161,14 @@ def register_flair_to_t1(t1, flair, *, iterations: int = 100) -> tuple[np.ndarra
     return t1_to_flair, registration_quality(t1, flair, t1_to_flair)
 
 
-def manifest_case(row: dict, *, seed: int = 0):
-    """Build a :class:`~wmhkit.train.cases.Case` from one manifest row (prepares the T1, registers the FLAIR)."""
+def manifest_case(row: dict, *, seed: int = 0, space: str = "mni"):
+    """Build a :class:`~wmhkit.train.cases.Case` from one manifest row (prepares the T1, registers the FLAIR).
+
+    ``space`` is the grid the case's T1 lives on: "mni" or "subject" (config ``data.space``).
+    """
     from wmhkit.preprocess import prepare_t1
     from wmhkit.train.cases import make_case
+    from wmhkit.train.recipe import _network_input
 
     t1 = check_img(row["t1"])
     flair = check_img(row["flair"])
@@ -180,9 +184,10 @@ def manifest_case(row: dict, *, seed: int = 0):
         method = "rigid-mi"
     if quality < REGISTRATION_WARN:
         logger.warning("Case %s: FLAIR-to-T1 registration quality %.3f is low; check the pair.", row["case_id"], quality)
-    prepared = prepare_t1(t1)
-    meta = {"kind": "manifest", "t1": row["t1"], "flair": row["flair"], "label": row["label"],
+    prepared = prepare_t1(t1, mni_t1=False)
+    grid = _network_input(t1, prepared.alignment, space)
+    grid.pop("to_grid")
+    meta = {"kind": "manifest", "space": space, "t1": row["t1"], "flair": row["flair"], "label": row["label"],
             "registration": method, "registration_quality": quality,
             "alignment_quality": float(prepared.alignment.quality)}
-    return make_case(row["case_id"], np.asarray(prepared.t1_mni.dataobj), label, prepared.alignment.mni_to_subject,
-                     t1_to_label_world=t1_to_flair, meta=meta, seed=seed)
+    return make_case(row["case_id"], label=label, t1_to_label_world=t1_to_flair, meta=meta, seed=seed, **grid)

@@ -57,6 +57,10 @@ def _build_one(job: tuple) -> str:
     kind, arg, options, cache, case_id = job
     folder = Path(cache) / case_id
     if (folder / "case.json").is_file():
+        cached_space = json.loads((folder / "case.json").read_text()).get("meta", {}).get("space", "mni")
+        if cached_space != options.get("space", "mni"):
+            raise OptionError(f"Cached case {folder} was built for space {cached_space!r}, not "
+                              f"{options.get('space', 'mni')!r}; give this run its own data.cache_dir.")
         return str(folder)
     from wmhkit.train import recipe
 
@@ -72,7 +76,7 @@ def _build_one(job: tuple) -> str:
     else:
         from wmhkit.train.manifest import manifest_case
 
-        case = manifest_case(arg, seed=len(case_id))
+        case = manifest_case(arg, seed=len(case_id), space=options.get("space", "mni"))
     return str(save_case(case, cache))
 
 
@@ -147,7 +151,7 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
     data = config["data"]
     cache_dir = Path(cache_dir)
     jobs, roles = [], []
-    options = data.get("phantom_options", {})
+    options = {**data.get("phantom_options", {}), "space": data.get("space") or "mni"}
     if manifest is not None:
         from wmhkit.train.manifest import read_manifest
 
@@ -219,7 +223,8 @@ def _starting_checkpoint(config: dict):
     """The checkpoint ``training.init_from`` names (a model name or path), or None to start from scratch.
 
     Fine-tuning keeps the starting model's architecture: ``config["network"]`` is replaced by
-    the checkpoint's own (in place), so the saved run describes the network it trained.
+    the checkpoint's own (in place), so the saved run describes the network it trained; and,
+    when ``data.space`` is not set, its space (the grid its cases are built on).
     """
     name = config["training"].get("init_from")
     if not name:
@@ -228,8 +233,11 @@ def _starting_checkpoint(config: dict):
     from wmhkit.segmentation.network import DEFAULT_CONFIG, load_checkpoint
 
     path = model_path(name)
-    network = load_checkpoint(path)[1]
+    _, network, metadata = load_checkpoint(path)
     config["network"] = {key: network[key] for key in DEFAULT_CONFIG if key != "arch" and key in network}
+    # A fine-tuned model keeps running where its starting model ran, unless the config says otherwise.
+    if config["data"].get("space") is None:
+        config["data"]["space"] = metadata.get("space") or "mni"
     return path
 
 
@@ -261,6 +269,7 @@ def train(config: dict, out_dir, *, manifest=None, resume: bool = False, device:
     start_from = _starting_checkpoint(config)
     if not resume and (out_dir / "step1" / "train_state.pt").is_file():
         raise OptionError(f"Run folder {out_dir} already holds a training run; pass --resume or choose another --out.")
+    config["data"]["space"] = config["data"].get("space") or "mni"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(config, out_dir / "config.json")
     cache = Path(config["data"]["cache_dir"]) if config["data"].get("cache_dir") else out_dir / "cache"

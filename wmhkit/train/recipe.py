@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from wmhkit.errors import OptionError
 from wmhkit.train.cases import Case, make_case
 
-__all__ = ["PHANTOM_DEFAULTS", "draw_acquisition", "phantom_case", "real_anatomy_case", "thick_slice_grid"]
+__all__ = ["CASE_SPACES", "PHANTOM_DEFAULTS", "draw_acquisition", "phantom_case", "real_anatomy_case", "thick_slice_grid"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,15 @@ PHANTOM_DEFAULTS: dict = {
     # Use the phantom's known MNI alignment instead of estimating it (saves ~2-15 s per case;
     # augmentation covers the small misalignment that estimation would add).
     "true_alignment": True,
+    # The grid the case's T1 lives on: "mni" (the MNI brain box) or "subject" (the subject's own
+    # voxels, as segment(space="subject") reads them); set from the config's data.space.
+    "space": "mni",
+    # "flair": the thick-slice label (the method); "exact": the exact 1 mm lesion mask as the
+    # label, which no real data has -- a diagnostic of how much the thick labels cost.
+    "label_source": "flair",
 }
+#: Grids a case can live on (see ``segment(space=...)``).
+CASE_SPACES = ("mni", "subject")
 
 
 def draw_acquisition(seed: int, options: dict | None = None) -> dict:
@@ -81,8 +90,32 @@ def prepared_t1_mni(img, alignment) -> np.ndarray:
     return np.asarray(scale_intensity(raw, *levels, label=img_label(img), clip_max=NORMALISED_MAX), dtype=np.float32)
 
 
-def _mni_mask(alignment, mask_img) -> np.ndarray:
-    return np.asarray(alignment.resample_to_mni(mask_img, order=1).dataobj, dtype=np.float32) > 0.5
+def _network_input(img, alignment, space: str) -> dict:
+    """The case's T1 and grid in ``space``, and a function that brings a mask onto that grid.
+
+    Returns the keyword arguments of :func:`wmhkit.train.cases.make_case` that depend on the
+    space (``t1_mni``, ``mni_to_subject``, ``net_affine``) plus ``"to_grid"`` (mask image ->
+    bool array on the case's grid).
+    """
+    if space not in CASE_SPACES:
+        raise OptionError(f"Training option data.space={space!r} is unknown; use 'mni' or 'subject'.")
+    if space == "mni":
+        def to_mni(mask_img):
+            return np.asarray(alignment.resample_to_mni(mask_img, order=1).dataobj, dtype=np.float32) > 0.5
+
+        return {"t1_mni": prepared_t1_mni(img, alignment), "mni_to_subject": alignment.mni_to_subject,
+                "net_affine": None, "to_grid": to_mni}
+    from wmhkit.io import check_img
+    from wmhkit.preprocess.intensity import intensity_levels
+    from wmhkit.segmentation.subject_grid import network_grid
+
+    checked = check_img(img)
+    grid = network_grid(checked, alignment, intensity_levels(np.asanyarray(checked.dataobj), checked.affine, alignment))
+
+    def to_subject(mask_img):
+        return grid.sample(np.asarray(mask_img.dataobj, dtype=np.float32), order=1) > 0.5
+
+    return {"t1_mni": grid.t1, "mni_to_subject": np.eye(4), "net_affine": grid.affine, "to_grid": to_subject}
 
 
 def phantom_case(seed: int, options: dict | None = None, *, case_id: str | None = None) -> Case:
@@ -107,12 +140,17 @@ def phantom_case(seed: int, options: dict | None = None, *, case_id: str | None 
         alignment = MNIAlignment(np.asarray(phantom.subject_to_mni, dtype=float), 1.0, "phantom-truth")
     else:
         alignment = align_to_mni(phantom.t1)
-    t1_mni = prepared_t1_mni(phantom.t1, alignment)
-    lesion_mni = _mni_mask(alignment, phantom.lesion_mask)
-    meta = {"kind": "phantom", "params": params, "alignment_quality": float(alignment.quality),
+    opts = {**PHANTOM_DEFAULTS, **(options or {})}
+    grid = _network_input(phantom.t1, alignment, opts["space"])
+    to_grid = grid.pop("to_grid")
+    meta = {"kind": "phantom", "space": opts["space"], "params": params, "alignment_quality": float(alignment.quality),
             "lesion_ml": float(phantom.params.get("lesion_ml", np.nan)) if isinstance(phantom.params, dict) else None}
-    return make_case(case_id or f"phantom-{seed}", t1_mni, phantom.flair_label, alignment.mni_to_subject, thickness_mm=params["flair_slice_mm"],
-                     lesion_mni=lesion_mni, meta=meta, seed=seed)
+    label, thickness = phantom.flair_label, params["flair_slice_mm"]
+    if opts["label_source"] == "exact":
+        label, thickness = phantom.lesion_mask, None
+        meta["label_source"] = "exact"
+    return make_case(case_id or f"phantom-{seed}", label=label, thickness_mm=thickness,
+                     lesion_mni=to_grid(phantom.lesion_mask), meta=meta, seed=seed, **grid)
 
 
 def thick_slice_grid(t1, *, slice_mm: float, gap_mm: float = 0.0, inplane_mm: float = 0.9,
@@ -181,11 +219,17 @@ def real_anatomy_case(head_path, seed: int, options: dict | None = None, *, prep
     average = thick_slice_average(lesion, lesion_mask.affine, shape, affine, slice_axis=2,
                                   thickness_mm=params["flair_slice_mm"])
     label = nib.Nifti1Image((average > 0.5).astype(np.uint8), affine)
+    thickness = params["flair_slice_mm"]
+    exact = {**PHANTOM_DEFAULTS, **(options or {})}["label_source"] == "exact"
+    if exact:
+        label, thickness = lesion_mask, None
     # Lesions barely move the MNI alignment: reuse the clean head's (saves the registration).
     alignment = prepared_head.alignment
-    meta = {"kind": "real_anatomy", "head": Path(str(head_path)).name, "params": params,
-            "alignment_quality": float(alignment.quality)}
-    return make_case(case_id or f"real-{Path(str(head_path)).name.split('.')[0]}-{seed}",
-                     prepared_t1_mni(t1_lesioned, alignment), label, alignment.mni_to_subject,
-                     slice_axis=2, thickness_mm=params["flair_slice_mm"],
-                     lesion_mni=_mni_mask(alignment, lesion_mask), meta=meta, seed=seed)
+    space = {**PHANTOM_DEFAULTS, **(options or {})}["space"]
+    grid = _network_input(t1_lesioned, alignment, space)
+    to_grid = grid.pop("to_grid")
+    meta = {"kind": "real_anatomy", "space": space, "head": Path(str(head_path)).name, "params": params,
+            "alignment_quality": float(alignment.quality), **({"label_source": "exact"} if exact else {})}
+    return make_case(case_id or f"real-{Path(str(head_path)).name.split('.')[0]}-{seed}", label=label,
+                     slice_axis=None if exact else 2, thickness_mm=thickness, lesion_mni=to_grid(lesion_mask),
+                     meta=meta, seed=seed, **grid)

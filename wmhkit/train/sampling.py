@@ -35,6 +35,9 @@ AUGMENT_DEFAULTS: dict = {
     "blur_sigma": 0.5,  # Gaussian blur up to this many voxels, along a random subset of axes
     "noise": 0.02,  # Gaussian noise sd up to this
     "probability": 0.25,  # chance that each intensity augmentation is applied
+    # Share of patches cut at whole-voxel positions with no rotation or scaling (the flip is
+    # kept): read without interpolation, as sharp as the voxels a subject-space network meets.
+    "exact_fraction": 0.0,
 }
 
 
@@ -78,9 +81,11 @@ def _rotation(angles_rad: np.ndarray) -> np.ndarray:
 def random_transform(rng: np.random.Generator, centre, patch_shape, options: dict) -> np.ndarray:
     """4x4 affine from patch voxel indices to brain-box voxel indices, centred on ``centre``."""
     linear = np.eye(3)
-    if options.get("rotate_deg"):
+    # Short-circuit: configs without exact patches draw the same random numbers as before.
+    exact = bool(options.get("exact_fraction")) and rng.random() < options["exact_fraction"]
+    if options.get("rotate_deg") and not exact:
         linear = _rotation(np.deg2rad(rng.uniform(-1, 1, 3) * options["rotate_deg"])) @ linear
-    if options.get("scale"):
+    if options.get("scale") and not exact:
         linear = linear * (1.0 + rng.uniform(-1, 1) * options["scale"])
     if options.get("flip") and rng.random() < 0.5:
         linear = linear @ np.diag([-1.0, 1.0, 1.0])
@@ -88,6 +93,8 @@ def random_transform(rng: np.random.Generator, centre, patch_shape, options: dic
     out = np.eye(4)
     out[:3, :3] = linear
     out[:3, 3] = np.asarray(centre, float) - linear @ half
+    if exact:
+        out[:3, 3] = np.round(out[:3, 3])
     return out
 
 
