@@ -27,6 +27,14 @@ NATIVE_TOLERANCE = 0.15
 MARGIN_VOXELS = 4
 
 
+def _ras_grid(shape, affine: np.ndarray) -> tuple[np.ndarray, tuple, np.ndarray]:
+    """Orientation of a grid, the shape of its closest-RAS+ reordering, and that reordering's affine."""
+    ornt = io_orientation(affine)
+    ras_shape = np.zeros(3, int)
+    ras_shape[ornt[:, 0].astype(int)] = shape
+    return ornt, tuple(int(n) for n in ras_shape), affine @ inv_ornt_aff(ornt, shape)
+
+
 def _ras_view(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The array with its axes reordered and flipped to the closest RAS+, and that view's affine."""
     ornt = io_orientation(affine)
@@ -124,14 +132,11 @@ def network_grid(img: nib.Nifti1Image, alignment, levels: tuple) -> NetworkGrid:
         box = _envelope_box(ras.shape, grid_affine, alignment.mni_to_subject)
         t1 = scale_intensity(ras[box], *levels, label="the image", clip_max=NORMALISED_MAX)
     else:  # one trilinear sampling onto 1 mm voxels along the input's own (RAS-ordered) axes
-        ornt = io_orientation(affine)
-        ras_shape = np.zeros(3, int)
-        ras_shape[ornt[:, 0].astype(int)] = shape
-        ras_affine = affine @ inv_ornt_aff(ornt, shape)
+        _, ras_shape, ras_affine = _ras_grid(shape, affine)
         sizes = np.sqrt((ras_affine[:3, :3] ** 2).sum(axis=0))
         grid_affine = ras_affine.copy()
         grid_affine[:3, :3] = ras_affine[:3, :3] / sizes
-        extent = np.floor((ras_shape - 1) * sizes).astype(int) + 1
+        extent = np.floor((np.asarray(ras_shape) - 1) * sizes).astype(int) + 1
         box = _envelope_box(tuple(int(n) for n in extent), grid_affine, alignment.mni_to_subject)
         box_shape = tuple(s.stop - s.start for s in box)
         raw = resample_array(data, affine, box_shape, _shifted(grid_affine, box), cval=float(levels[0]))
@@ -183,16 +188,12 @@ def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, dev
     probability_box = predict_envelope_slices(net, grid.t1, envelope, device, flip_average=flip_average)
     probability_box[~envelope] = 0.0
     del envelope
-    grid.t1 = None  # the T1 copy is not needed any more (memory for large inputs)
     shape, affine = grid.input_shape, grid.input_affine
     sub = _envelope_box(shape, affine, alignment.mni_to_subject)
     if grid.native:  # back to the input's voxel order: one whole-volume array, no interpolation
-        ornt = io_orientation(affine)
-        ras_shape = np.zeros(3, int)
-        ras_shape[ornt[:, 0].astype(int)] = shape
-        full = np.zeros(tuple(int(n) for n in ras_shape), dtype=np.float32)
+        ornt, ras_shape, ras_affine = _ras_grid(shape, affine)
+        full = np.zeros(ras_shape, dtype=np.float32)
         full[grid.box] = probability_box
-        ras_affine = affine @ inv_ornt_aff(ornt, shape)
         return np.ascontiguousarray(apply_orientation(full, ornt_transform(io_orientation(ras_affine), ornt))), sub
     out = np.zeros(shape, dtype=np.float32)
     sub_shape = tuple(s.stop - s.start for s in sub)

@@ -166,7 +166,7 @@ def manifest_case(row: dict, *, seed: int = 0, space: str = "mni"):
 
     ``space`` is the grid the case's T1 lives on: "mni" or "subject" (config ``data.space``).
     """
-    from wmhkit.preprocess import prepare_t1
+    from wmhkit.preprocess import align_to_mni
     from wmhkit.train.cases import make_case
     from wmhkit.train.recipe import _network_input
 
@@ -184,10 +184,10 @@ def manifest_case(row: dict, *, seed: int = 0, space: str = "mni"):
         method = "rigid-mi"
     if quality < REGISTRATION_WARN:
         logger.warning("Case %s: FLAIR-to-T1 registration quality %.3f is low; check the pair.", row["case_id"], quality)
-    prepared = prepare_t1(t1, mni_t1=False)
-    grid = _network_input(t1, prepared.alignment, space)
-    grid.pop("to_grid")
+    # Only the alignment is needed: _network_input normalises the T1 itself (no brain mask or eTIV).
+    alignment = align_to_mni(t1)
+    grid, _ = _network_input(t1, alignment, space)
     meta = {"kind": "manifest", "space": space, "t1": row["t1"], "flair": row["flair"], "label": row["label"],
             "registration": method, "registration_quality": quality,
-            "alignment_quality": float(prepared.alignment.quality)}
+            "alignment_quality": float(alignment.quality)}
     return make_case(row["case_id"], label=label, t1_to_label_world=t1_to_flair, meta=meta, seed=seed, **grid)

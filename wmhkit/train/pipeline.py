@@ -58,9 +58,9 @@ def _build_one(job: tuple) -> str:
     folder = Path(cache) / case_id
     if (folder / "case.json").is_file():
         cached_space = json.loads((folder / "case.json").read_text()).get("meta", {}).get("space", "mni")
-        if cached_space != options.get("space", "mni"):
+        if cached_space != options["space"]:
             raise OptionError(f"Cached case {folder} was built for space {cached_space!r}, not "
-                              f"{options.get('space', 'mni')!r}; give this run its own data.cache_dir.")
+                              f"{options['space']!r}; give this run its own data.cache_dir.")
         return str(folder)
     from wmhkit.train import recipe
 
@@ -76,7 +76,7 @@ def _build_one(job: tuple) -> str:
     else:
         from wmhkit.train.manifest import manifest_case
 
-        case = manifest_case(arg, seed=len(case_id), space=options.get("space", "mni"))
+        case = manifest_case(arg, seed=len(case_id), space=options["space"])
     return str(save_case(case, cache))
 
 

@@ -90,12 +90,12 @@ def prepared_t1_mni(img, alignment) -> np.ndarray:
     return np.asarray(scale_intensity(raw, *levels, label=img_label(img), clip_max=NORMALISED_MAX), dtype=np.float32)
 
 
-def _network_input(img, alignment, space: str) -> dict:
+def _network_input(img, alignment, space: str):
     """The case's T1 and grid in ``space``, and a function that brings a mask onto that grid.
 
     Returns the keyword arguments of :func:`wmhkit.train.cases.make_case` that depend on the
-    space (``t1_mni``, ``mni_to_subject``, ``net_affine``) plus ``"to_grid"`` (mask image ->
-    bool array on the case's grid).
+    space (``t1_mni``, ``mni_to_subject``, ``net_affine``), and ``to_grid`` (mask image -> bool
+    array on the case's grid).
     """
     if space not in CASE_SPACES:
         raise OptionError(f"Training option data.space={space!r} is unknown; use 'mni' or 'subject'.")
@@ -104,7 +104,7 @@ def _network_input(img, alignment, space: str) -> dict:
             return np.asarray(alignment.resample_to_mni(mask_img, order=1).dataobj, dtype=np.float32) > 0.5
 
         return {"t1_mni": prepared_t1_mni(img, alignment), "mni_to_subject": alignment.mni_to_subject,
-                "net_affine": None, "to_grid": to_mni}
+                "net_affine": None}, to_mni
     from wmhkit.io import check_img
     from wmhkit.preprocess.intensity import intensity_levels
     from wmhkit.segmentation.subject_grid import network_grid
@@ -115,7 +115,7 @@ def _network_input(img, alignment, space: str) -> dict:
     def to_subject(mask_img):
         return grid.sample(np.asarray(mask_img.dataobj, dtype=np.float32), order=1) > 0.5
 
-    return {"t1_mni": grid.t1, "mni_to_subject": np.eye(4), "net_affine": grid.affine, "to_grid": to_subject}
+    return {"t1_mni": grid.t1, "mni_to_subject": np.eye(4), "net_affine": grid.affine}, to_subject
 
 
 def phantom_case(seed: int, options: dict | None = None, *, case_id: str | None = None) -> Case:
@@ -141,8 +141,7 @@ def phantom_case(seed: int, options: dict | None = None, *, case_id: str | None 
     else:
         alignment = align_to_mni(phantom.t1)
     opts = {**PHANTOM_DEFAULTS, **(options or {})}
-    grid = _network_input(phantom.t1, alignment, opts["space"])
-    to_grid = grid.pop("to_grid")
+    grid, to_grid = _network_input(phantom.t1, alignment, opts["space"])
     meta = {"kind": "phantom", "space": opts["space"], "params": params, "alignment_quality": float(alignment.quality),
             "lesion_ml": float(phantom.params.get("lesion_ml", np.nan)) if isinstance(phantom.params, dict) else None}
     label, thickness = phantom.flair_label, params["flair_slice_mm"]
@@ -220,14 +219,14 @@ def real_anatomy_case(head_path, seed: int, options: dict | None = None, *, prep
                                   thickness_mm=params["flair_slice_mm"])
     label = nib.Nifti1Image((average > 0.5).astype(np.uint8), affine)
     thickness = params["flair_slice_mm"]
-    exact = {**PHANTOM_DEFAULTS, **(options or {})}["label_source"] == "exact"
+    opts = {**PHANTOM_DEFAULTS, **(options or {})}
+    exact = opts["label_source"] == "exact"
     if exact:
         label, thickness = lesion_mask, None
     # Lesions barely move the MNI alignment: reuse the clean head's (saves the registration).
     alignment = prepared_head.alignment
-    space = {**PHANTOM_DEFAULTS, **(options or {})}["space"]
-    grid = _network_input(t1_lesioned, alignment, space)
-    to_grid = grid.pop("to_grid")
+    space = opts["space"]
+    grid, to_grid = _network_input(t1_lesioned, alignment, space)
     meta = {"kind": "real_anatomy", "space": space, "head": Path(str(head_path)).name, "params": params,
             "alignment_quality": float(alignment.quality), **({"label_source": "exact"} if exact else {})}
     return make_case(case_id or f"real-{Path(str(head_path)).name.split('.')[0]}-{seed}", label=label,
