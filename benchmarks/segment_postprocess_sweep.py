@@ -1,15 +1,19 @@
-"""Post-processing sweep: probability threshold x minimum lesion size, phantoms and healthy heads.
+"""Post-processing sweep: threshold x cortex-contact share x minimum lesion size, phantoms and healthy heads.
 
 Each validation phantom (seeds 950000+, 1 mm, made as in ``segment_accuracy.py``; settings are
 chosen here, so the test seeds 10000+ of ``segment_accuracy.py`` stay untouched) and each real head of
 ``../shared/data/real_t1`` is segmented once with the chosen model (default: the shipped one); the probability map is then
 thresholded and cleaned with every setting (:func:`wmhkit.segmentation.postprocess.threshold_and_clean`)
-and scored with the MICCAI 2017 definitions. The trade-off it shows: higher settings remove the
-false positives in healthy heads and cost recall on phantoms.
+and scored with the MICCAI 2017 definitions. The network runs once per case; for each threshold
+the cortex-contact rule (:mod:`wmhkit.segmentation.cortex`) is applied on the network's grid with
+each ``--contacts`` share (1 = off), exactly as ``wmhkit.segment`` does, before the map goes back
+to the input grid. The trade-off it shows: higher settings remove the false positives in healthy
+heads and cost recall on phantoms.
 
 Usage::
 
     python benchmarks/segment_postprocess_sweep.py [--n 12] [--model default] [--flip-average on|off]
+        [--thresholds 0.3 0.4 ...] [--contacts 1 0.3 0.2 0.1]
 
 Writes ``benchmarks/results/segment_postprocess_sweep.md`` and ``.csv``.
 """
@@ -30,6 +34,45 @@ THRESHOLDS = (0.3, 0.4, 0.45, 0.5, 0.6, 0.7)
 MIN_SIZES_MM3 = (0, 2, 5, 10, 20)
 
 
+def probability_maps(t1, loaded, flip_average: bool, thresholds, contacts):
+    """Yield ``(threshold, contact, probability on the input grid, its affine)``, the network run once.
+
+    The same steps as :func:`wmhkit.segmentation.segment` for the model's own space: the
+    probability on the network's grid, the cortex-contact rule there, back to the input grid,
+    0 outside the brain mask.
+    """
+    from wmhkit.preprocess import prepare_t1
+    from wmhkit.segmentation.atlas import ventricle_zone_mni, wm_envelope_mni
+    from wmhkit.segmentation.cortex import drop_cortex_attached
+    from wmhkit.segmentation.inference import mni_box_to_subject, probability_mni, t1_on_brain_box
+    from wmhkit.segmentation.subject_grid import grid_to_input, probability_on_grid
+
+    prepared = prepare_t1(t1, mni_t1=loaded.space == "mni")
+    alignment = prepared.alignment
+    if loaded.space == "subject":
+        grid, envelope, zone, probability = probability_on_grid(prepared.img, alignment, prepared.intensity_levels,
+                                                                loaded.net, flip_average=flip_average)
+        t1_grid = grid.t1
+
+        def back(q):
+            return grid_to_input(q, grid, alignment)[0]
+    else:
+        t1_grid, box_affine, box = t1_on_brain_box(prepared.t1_mni)
+        probability, _ = probability_mni(t1_grid, box, model=loaded, flip_average=flip_average)
+        envelope, zone = wm_envelope_mni()[box], ventricle_zone_mni()[box]
+
+        def back(q):
+            return mni_box_to_subject(q, box_affine, alignment, prepared.img)[0]
+    brain = np.asanyarray(prepared.brain_mask.dataobj) > 0
+    for threshold in thresholds:
+        for contact in contacts:
+            kept = probability.copy()
+            drop_cortex_attached(kept, t1_grid, envelope, zone, threshold, contact)
+            on_input = back(kept)
+            on_input[~brain] = 0.0
+            yield threshold, contact, on_input, prepared.img.affine
+
+
 def _markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in row) + " |"
@@ -38,7 +81,7 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def main(argv=None) -> int:
-    from wmhkit.segmentation import segment
+    from wmhkit.segmentation import load_model
     from wmhkit.segmentation.postprocess import threshold_and_clean
     from wmhkit.stats.overlap import evaluate_segmentation
     from wmhkit.synth import make_phantom
@@ -50,6 +93,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--flip-average", choices=("model", "on", "off"), default="model",
                         help="left-right flip averaging (default: the model's own setting)")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS),
+                        help="probability thresholds to try")
+    parser.add_argument("--contacts", type=float, nargs="+", default=[1.0, 0.3, 0.2, 0.1],
+                        help="cortex-contact shares to try (1 = rule off)")
     parser.add_argument("--out-suffix", default="", help="written as segment_postprocess_sweep<SUFFIX>.md/.csv")
     args = parser.parse_args(argv)
     inputs = [(f"phantom {args.first_seed + k}", *cached_phantom(args.first_seed + k, BURDENS[k % 3], make_phantom))
@@ -58,24 +105,23 @@ def main(argv=None) -> int:
     heads = sorted(Path(real_dir).glob("*.nii*")) if real_dir else []
     inputs += [(path.name.split(".")[0], nib.load(str(path)), None) for path in heads]
     rows = []
+    loaded = load_model(args.model)
+    flip = {"model": loaded.flip_average, "on": True, "off": False}[args.flip_average]
     for name, t1, truth in inputs:
-        flip = {"model": None, "on": True, "off": False}[args.flip_average]
-        result = segment(t1, method="model", model=args.model, regions=False, flip_average=flip)
-        probability = np.asarray(result.probseg.dataobj, dtype=np.float32)
-        voxel_mm3 = float(np.prod(result.probseg.header.get_zooms()[:3]))
-        for threshold in THRESHOLDS:
+        voxel_mm3 = float(np.prod(t1.header.get_zooms()[:3]))
+        for threshold, contact, probability, affine in probability_maps(t1, loaded, flip, args.thresholds, args.contacts):
             for min_mm3 in MIN_SIZES_MM3:
                 mask, _, _ = threshold_and_clean(probability, voxel_mm3, threshold, min_mm3)
-                row = {"case": name, "threshold": threshold, "min_lesion_mm3": min_mm3,
+                row = {"case": name, "max_cortex_contact": contact, "threshold": threshold, "min_lesion_mm3": min_mm3,
                        "lesion_ml": float(mask.sum()) * voxel_mm3 / 1000.0}
                 if truth is not None:
-                    row.update(evaluate_segmentation(truth, nib.Nifti1Image(mask, result.probseg.affine)))
+                    row.update(evaluate_segmentation(truth, nib.Nifti1Image(mask, affine)))
                 rows.append(row)
         print(name, flush=True)
     table = pd.DataFrame(rows)
     table.to_csv(RESULTS / f"segment_postprocess_sweep{args.out_suffix}.csv", index=False, float_format="%.4f")
     phantoms = table[table["case"].str.startswith("phantom")]
-    keys = ["threshold", "min_lesion_mm3"]
+    keys = ["max_cortex_contact", "threshold", "min_lesion_mm3"]
     summary = phantoms.groupby(keys).agg(dice=("dice", "mean"), lesion_f1=("lesion_f1", "mean"),
                                          lesion_recall=("lesion_recall", "mean"),
                                          median_avd_percent=("avd_percent", "median"),
@@ -84,14 +130,15 @@ def main(argv=None) -> int:
     healthy.columns = [f"{c} (mL)" for c in healthy.columns]
     summary = summary.join(healthy).round(3).reset_index()
     text = [
-        f"# Post-processing sweep: threshold x minimum lesion size (model {args.model}, flip averaging {args.flip_average})",
+        f"# Post-processing sweep: cortex-contact share x threshold x minimum lesion size (model {args.model}, flip averaging {args.flip_average})",
         "",
         f"Machine: {os.cpu_count()} CPU cores, no GPU. Command: `python benchmarks/segment_postprocess_sweep.py "
-        f"--n {args.n} --first-seed {args.first_seed} --model {args.model} --flip-average {args.flip_average}"
+        f"--n {args.n} --first-seed {args.first_seed} --model {args.model} --flip-average {args.flip_average} "
+        f"--thresholds {' '.join(f'{t:g}' for t in args.thresholds)} --contacts {' '.join(f'{c:g}' for c in args.contacts)}"
         f"{' --out-suffix ' + args.out_suffix if args.out_suffix else ''}`. Phantom columns: means over {args.n} "
         "1 mm validation phantoms (seeds "
         f"{args.first_seed}-{args.first_seed + args.n - 1}) except the medians; the real-head columns are the "
-        "lesion volume found in each healthy head (target <= 2 mL). Default minimum lesion size: 5 mm^3; each model declares its threshold (model card).",
+        "lesion volume found in each healthy head (target <= 2 mL). Default minimum lesion size: 5 mm^3; default cortex-contact share 0.2 (1 = rule off); each model declares its threshold (model card).",
         "",
         _markdown(summary),
         "",

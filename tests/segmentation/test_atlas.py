@@ -28,13 +28,21 @@ def test_envelope_covers_white_matter_not_cerebellum_or_skull():
     assert envelope[template_data("wm") > 0.9].mean() > 0.97
 
 
-def test_envelope_is_cached_on_disk_and_reloaded(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name, pattern", [("wm_envelope_mni", "wm_envelope_v*.npy"),
+                                           ("ventricle_zone_mni", "ventricle_zone_v*.npy")])
+def test_masks_are_cached_on_disk_and_reloaded(tmp_path, monkeypatch, name, pattern):
+    function = getattr(atlas, name)
     monkeypatch.setenv("WMHKIT_CACHE_DIR", str(tmp_path))
-    atlas.wm_envelope_mni.cache_clear()
-    first = atlas.wm_envelope_mni()
-    assert any(tmp_path.rglob("wm_envelope_v*.npy"))
-    atlas.wm_envelope_mni.cache_clear()
-    np.testing.assert_array_equal(atlas.wm_envelope_mni(), first)
+    function.cache_clear()
+    try:
+        first = function()
+        assert any(tmp_path.rglob(pattern))
+        function.cache_clear()
+        again = function()
+        np.testing.assert_array_equal(again, first)
+        assert not again.flags.writeable
+    finally:
+        function.cache_clear()  # later tests read the real cache folder again
 
 
 def test_brain_box_holds_the_template_brain():

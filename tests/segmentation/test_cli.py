@@ -116,3 +116,8 @@ def test_one_bad_input_does_not_stop_the_others(phantom_2mm, tiny_model_path, tm
     assert summary["model"]["name"] == "tiny" and summary["flip_average"] is True
     assert not list(out.glob("sub-02*"))
     assert "mL WMH" in proc.stdout
+
+
+def test_bad_cortex_contact_refused(tmp_path, capsys):
+    code = main(["segment", str(tmp_path / "x.nii.gz"), "--out", str(tmp_path / "o"), "--max-cortex-contact", "1.5"])
+    assert code == 2 and "--max-cortex-contact" in capsys.readouterr().err

@@ -267,3 +267,24 @@ def test_the_model_declares_flip_averaging(phantom_2mm, tmp_path):
     assert forced_off.metadata["flip_average"] is False
     assert forced_off.metadata["thresholds"]["probability"] == 0.5
     assert np.allclose(_data(forced_off.probseg), _data(plain.probseg), atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", ["subject", "mni"])
+def test_cortex_contact_rule_only_removes(phantom_2mm, tmp_path, space):
+    torch = pytest.importorskip("torch")
+    from wmhkit.segmentation.network import build_network, save_checkpoint
+
+    torch.manual_seed(3)
+    config = {"base_channels": 4, "levels": 2, "in_slices": 3}
+    path = save_checkpoint(tmp_path / "plain.pt", build_network(config), config, {"version": "p-1"})
+    off = segment(phantom_2mm.t1, model=path, regions=False, space=space, threshold=0.3, max_cortex_contact=1)
+    ruled = segment(phantom_2mm.t1, model=path, regions=False, space=space, threshold=0.3)
+    assert off.metadata["thresholds"]["cortex_attached_ml"] == 0.0
+    thresholds = ruled.metadata["thresholds"]
+    assert thresholds["max_cortex_contact"] == 0.2 and thresholds["cortex_attached_ml"] > 0
+    removed = (_data(off.mask) > 0) & ~(_data(ruled.mask) > 0)
+    assert removed.any() and not ((_data(ruled.mask) > 0) & ~(_data(off.mask) > 0)).any()
+    assert "max_cortex_contact" not in segment(phantom_2mm.t1, method="baseline", regions=False).metadata["thresholds"]
+    with pytest.raises(OptionError, match="--max-cortex-contact"):
+        segment(phantom_2mm.t1, model=path, max_cortex_contact=2)

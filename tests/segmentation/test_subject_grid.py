@@ -28,14 +28,14 @@ def test_native_voxels_give_the_same_map_in_any_orientation(one_mm, tiny_net):
     from wmhkit.segmentation.subject_grid import probability_subject
 
     img, prepared = one_mm
-    reference, sub = probability_subject(img, prepared.alignment, prepared.intensity_levels, tiny_net)
+    reference, sub, _ = probability_subject(img, prepared.alignment, prepared.intensity_levels, tiny_net)
     assert reference.shape == img.shape and reference.max() > 0
     outside = np.ones(img.shape, bool)
     outside[sub] = False
     assert not reference[outside].any()
     # Same world, other voxel order: the alignment still holds, and nothing is interpolated.
     lia = _reoriented(img, "LIA")
-    probability, _ = probability_subject(lia, prepared.alignment, prepared.intensity_levels, tiny_net)
+    probability, _, _ = probability_subject(lia, prepared.alignment, prepared.intensity_levels, tiny_net)
     back = _reoriented(nib.Nifti1Image(probability, lia.affine), "".join(nib.aff2axcodes(img.affine)))
     np.testing.assert_allclose(np.asanyarray(back.dataobj), reference, atol=1e-6)
 
@@ -45,7 +45,7 @@ def test_coarse_voxels_are_sampled_once_each_way(phantom_2mm, one_mm, tiny_net):
 
     _, prepared = one_mm
     img = _resampled(phantom_2mm.t1, (1.0, 1.0, 3.0))  # 3 mm slices: resampled to 1 mm along its axes
-    probability, sub = probability_subject(img, prepared.alignment, prepared.intensity_levels, tiny_net)
+    probability, sub, _ = probability_subject(img, prepared.alignment, prepared.intensity_levels, tiny_net)
     assert probability.shape == img.shape and probability.dtype == np.float32
     assert 0.0 <= probability.min() and probability.max() <= 1.0 and probability[sub].max() > 0
 
@@ -101,3 +101,16 @@ def test_network_grid_reads_the_voxels_it_claims(one_mm, codes):
     np.testing.assert_allclose(world_grid, world_input, atol=1e-4)
     # The slice axis of the grid runs inferior-superior.
     assert abs(grid.affine[2, 2]) > 0.9
+
+
+def test_envelope_and_ventricle_zone_come_from_one_sampling(one_mm):
+    from wmhkit.segmentation.atlas import ventricle_zone_mni, wm_envelope_mni
+    from wmhkit.segmentation.subject_grid import masks_on_grid, mni_mask_on_grid, network_grid
+
+    img, prepared = one_mm
+    grid = network_grid(prepared.img, prepared.alignment, prepared.intensity_levels)
+    envelope, zone = masks_on_grid(grid, prepared.alignment)
+    assert envelope.dtype == bool and zone.shape == grid.t1.shape
+    np.testing.assert_array_equal(envelope, mni_mask_on_grid(wm_envelope_mni(), grid, prepared.alignment) > 0)
+    np.testing.assert_array_equal(zone, mni_mask_on_grid(ventricle_zone_mni(), grid, prepared.alignment) > 0)
+    assert zone.any() and (zone & envelope).any() and not zone.all()

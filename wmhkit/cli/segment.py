@@ -67,6 +67,14 @@ def register(subparsers) -> None:
         "time, a little more accurate, with the threshold the model declares for it (default: the model's "
         "own setting, off for the shipped model)",
     )
+    parser.add_argument(
+        "--max-cortex-contact",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="drop the network's lesions whose shell touches the cortex over more than SHARE, 0-1 "
+        "(default 0.2; 1 turns the rule off)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device for the network: cpu (default) or cuda")
     parser.add_argument("--no-regions", action="store_true", help="skip the regional table")
     parser.set_defaults(func=run)
@@ -79,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
     from wmhkit.errors import WmhkitError
     from wmhkit.segmentation import segment
     from wmhkit.segmentation.models import model_path
+    from wmhkit.segmentation.cortex import check_max_contact
     from wmhkit.segmentation.postprocess import check_options
 
     check_options(args.threshold, args.min_lesion_mm3)
+    check_max_contact(args.max_cortex_contact)
     out_dir = Path(args.out)
     if args.method == "model":
         # Fail on a missing model before any input; the model itself is loaded by the first
@@ -100,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 regions=not args.no_regions,
                 space=args.space,
                 flip_average=args.flip_average,
+                max_cortex_contact=args.max_cortex_contact,
             )
             paths = result.save(out_dir)
         except WmhkitError as exc:

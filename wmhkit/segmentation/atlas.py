@@ -101,6 +101,31 @@ def _build_envelope() -> np.ndarray:
     return envelope & (template_data("brain_mask") > 0)
 
 
+def _disk_cached(name: str, build) -> np.ndarray:
+    """A bool MNI-grid mask built once and kept in wmhkit's cache folder (read-only array).
+
+    Building needs the aseg atlas resampled to MNI (about 2 s); reading the cached copy does not.
+    """
+    from wmhkit.io import atomic_path, cache_dir
+
+    path = cache_dir("segmentation") / f"{name}.npy"
+    mask = None
+    if path.is_file():
+        try:
+            mask = np.load(path).astype(bool)
+        except (OSError, ValueError):
+            mask = None
+    if mask is None:
+        mask = build()
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, mask)
+        except OSError:  # a read-only cache only costs the rebuild next time
+            logger.debug("Could not cache %s at %s", name, path)
+    mask.setflags(write=False)
+    return mask
+
+
 @functools.lru_cache(maxsize=1)
 def wm_envelope_mni() -> np.ndarray:
     """The cerebral white-matter envelope on the MNI 1 mm grid (bool, read-only, cached).
@@ -115,24 +140,7 @@ def wm_envelope_mni() -> np.ndarray:
     numpy.ndarray
         bool array of shape (197, 233, 189).
     """
-    from wmhkit.io import atomic_path, cache_dir
-
-    path = cache_dir("segmentation") / f"wm_envelope_v{_ENVELOPE_VERSION}.npy"
-    envelope = None
-    if path.is_file():
-        try:
-            envelope = np.load(path).astype(bool)
-        except (OSError, ValueError):
-            envelope = None
-    if envelope is None:
-        envelope = _build_envelope()
-        try:
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, envelope)
-        except OSError:  # a read-only cache only costs the rebuild next time
-            logger.debug("Could not cache the white-matter envelope at %s", path)
-    envelope.setflags(write=False)
-    return envelope
+    return _disk_cached(f"wm_envelope_v{_ENVELOPE_VERSION}", _build_envelope)
 
 
 def brain_box() -> tuple[slice, slice, slice]:
@@ -158,6 +166,7 @@ def brain_box() -> tuple[slice, slice, slice]:
 
 #: Dilation of the template lateral ventricles that defines where ventricles may lie (mm).
 VENTRICLE_ZONE_MM = 6
+_VENTRICLE_ZONE_VERSION = 1
 
 
 @functools.lru_cache(maxsize=1)
@@ -165,13 +174,14 @@ def ventricle_zone_mni() -> np.ndarray:
     """Where a subject's lateral ventricles may lie after affine alignment (bool, read-only).
 
     The aseg lateral ventricles dilated by :data:`VENTRICLE_ZONE_MM` (ventricles enlarge with
-    age); the baseline lets lesions touch CSF-dark voxels only here.
+    age); the baseline and the cortex-contact rule (:mod:`wmhkit.segmentation.cortex`) treat
+    CSF-dark voxels as ventricle only here.
     """
-    zone = ndimage.binary_dilation(
-        label_mask_mni(VENTRICLE_LABELS), structure=ndimage.generate_binary_structure(3, 1), iterations=VENTRICLE_ZONE_MM
-    )
-    zone.setflags(write=False)
-    return zone
+    def build() -> np.ndarray:
+        return ndimage.binary_dilation(label_mask_mni(VENTRICLE_LABELS), structure=ndimage.generate_binary_structure(3, 1),
+                                       iterations=VENTRICLE_ZONE_MM)
+
+    return _disk_cached(f"ventricle_zone_v{_VENTRICLE_ZONE_VERSION}_{VENTRICLE_ZONE_MM}mm", build)
 
 
 @functools.lru_cache(maxsize=1)

@@ -32,11 +32,14 @@ import logging
 import numpy as np
 from scipy import ndimage
 
+from wmhkit.io.arrays import grown_box
+
 __all__ = [
     "MAD_MARGIN",
     "CONTRAST_MARGIN",
     "LOCAL_SIGMA_MM",
     "baseline_probability",
+    "subject_ventricles",
     "tissue_levels",
 ]
 
@@ -96,12 +99,14 @@ def _mode(values: np.ndarray, bins: int = 200) -> float:
     return float((edges[peak] + edges[peak + 1]) / 2)
 
 
-def _subject_ventricles(dark: np.ndarray, ventricle_zone: np.ndarray | None, structure: np.ndarray) -> np.ndarray:
+def subject_ventricles(dark: np.ndarray, ventricle_zone: np.ndarray | None, structure: np.ndarray,
+                       reach_voxels: int = VENTRICLE_REACH_MM) -> np.ndarray:
     """The subject's ventricles: CSF-dark components that reach the template ventricle zone.
 
     Ventricles enlarge with age far beyond the template's, so whole dark components are taken,
-    limited to the zone dilated by :data:`VENTRICLE_REACH_MM` (a component leaking into the
-    subarachnoid space must not turn all CSF into ventricle).
+    limited to the zone dilated by ``reach_voxels`` (default :data:`VENTRICLE_REACH_MM`, on a
+    1 mm grid; a component leaking into the subarachnoid space must not turn all CSF into
+    ventricle).
     """
     if ventricle_zone is None:
         return dark
@@ -111,7 +116,11 @@ def _subject_ventricles(dark: np.ndarray, ventricle_zone: np.ndarray | None, str
     touching = np.zeros(count + 1, dtype=bool)
     touching[np.unique(labels[ventricle_zone & dark])] = True
     touching[0] = False
-    reach = ndimage.binary_dilation(ventricle_zone, structure=structure, iterations=VENTRICLE_REACH_MM)
+    # The dilation only within the zone's bounding box plus the reach (the same result, far cheaper).
+    reach = np.zeros(dark.shape, dtype=bool)
+    box = grown_box(ventricle_zone, reach_voxels + 1)
+    if box is not None:
+        reach[box] = ndimage.binary_dilation(ventricle_zone[box], structure=structure, iterations=reach_voxels)
     return touching[labels] & reach
 
 
@@ -225,7 +234,7 @@ def baseline_probability(
     candidates = evidence >= 0.5
     six = ndimage.generate_binary_structure(3, 1)
     dark = (ratio < lower) | ~inside
-    ventricles = _subject_ventricles(dark, ventricle_zone, six)
+    ventricles = subject_ventricles(dark, ventricle_zone, six)
     # The partial-volume rim next to CSF (RIM_MM thick) is not lesion on its own; it is regrown
     # below where it borders a lesion core.
     cores = candidates & ~ndimage.binary_dilation(dark, structure=six, iterations=RIM_MM)

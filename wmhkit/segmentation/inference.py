@@ -45,6 +45,8 @@ def probability_mni(
     model=None,
     device: str = "cpu",
     flip_average: bool | None = None,
+    threshold: float | None = None,
+    max_cortex_contact: float | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Lesion probability on the MNI brain box, 0 outside the white-matter envelope.
 
@@ -61,15 +63,24 @@ def probability_mni(
     flip_average : bool, optional
         Average the network's map with that of the left-right mirrored T1; default the model's
         own setting (``LoadedModel.flip_average``).
+    threshold : float, optional
+        The network's lesion threshold; when given, candidates at or above it that lie against
+        the cortex are set to 0 (:mod:`wmhkit.segmentation.cortex`; the baseline has its own
+        location rules).
+    max_cortex_contact : float, optional
+        The cortex-contact rule's largest allowed share of a lesion's shell; default
+        :data:`wmhkit.segmentation.cortex.MAX_CORTEX_CONTACT` (1 turns it off).
 
     Returns
     -------
     probability : numpy.ndarray
         float32 (0-1), shape of ``t1_box``.
     details : dict
-        Method-specific numbers for the JSON (baseline tissue levels).
+        Method-specific numbers for the JSON (baseline tissue levels; for the network
+        ``cortex_attached_ml``, the volume the cortex-contact rule removed).
     """
-    from wmhkit.segmentation.atlas import wm_envelope_mni
+    from wmhkit.segmentation.atlas import ventricle_zone_mni, wm_envelope_mni
+    from wmhkit.segmentation.cortex import MAX_CORTEX_CONTACT, drop_cortex_attached
 
     details: dict = {}
     envelope = wm_envelope_mni()[box]
@@ -87,6 +98,10 @@ def probability_mni(
         )
     probability = np.clip(probability, 0.0, 1.0, out=np.asarray(probability, dtype=np.float32))
     probability[~envelope] = 0.0
+    if method == "model" and threshold is not None:
+        contact = MAX_CORTEX_CONTACT if max_cortex_contact is None else max_cortex_contact
+        dropped = drop_cortex_attached(probability, t1_box, envelope, ventricle_zone_mni()[box], threshold, contact)
+        details["cortex_attached_ml"] = round(dropped / 1000.0, 4)  # 1 mm voxels
     return probability, details
 
 

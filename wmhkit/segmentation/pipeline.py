@@ -18,6 +18,8 @@ Stages (each timed; the times go to ``<stem>_wmh.json`` under ``timings_s``):
    ``to_subject`` (MNI grid only) -- the probability is sampled back onto the input grid
    (trilinear, through the alignment's subject-to-MNI affine), only inside the part of the grid
    the brain box covers, so large inputs cost no more than their brain.
+   For the network, candidate lesions against the cortex are then removed on the grid it ran
+   on (:mod:`wmhkit.segmentation.cortex`).
 4. ``postprocess`` -- threshold and minimum lesion size
    (:func:`wmhkit.segmentation.postprocess.threshold_and_clean`), volumes, lesion table.
 5. ``regions`` -- :func:`wmhkit.regions.quantify_subject` when available.
@@ -37,6 +39,7 @@ import nibabel as nib
 import numpy as np
 
 from wmhkit.errors import OptionError
+from wmhkit.segmentation.cortex import check_max_contact
 from wmhkit.segmentation.inference import mni_box_to_subject, probability_mni, t1_on_brain_box
 from wmhkit.segmentation.models import DEFAULT_MODEL, LoadedModel, load_model
 from wmhkit.segmentation.postprocess import (
@@ -127,6 +130,7 @@ def segment(
     subject: str | None = None,
     space: str | None = None,
     flip_average: bool | None = None,
+    max_cortex_contact: float | None = None,
 ) -> SegmentationResult:
     """Segment white-matter hyperintensities in a 3D T1-weighted image.
 
@@ -162,6 +166,12 @@ def segment(
         Average the network's probability with its probability on the left-right mirrored T1
         (about twice the inference time, a little more accurate: see the model card). Default:
         the model's own setting (``LoadedModel.flip_average``; off for the shipped model).
+    max_cortex_contact : float, optional
+        The network's lesions whose one-voxel shell touches the cortex (grey matter connected to
+        the brain surface) over more than this share are removed
+        (:mod:`wmhkit.segmentation.cortex`); default
+        :data:`~wmhkit.segmentation.cortex.MAX_CORTEX_CONTACT` (0.2), 1 turns the rule off.
+        The baseline has its own location rules.
 
     Returns
     -------
@@ -188,6 +198,7 @@ def segment(
     if space is not None and space not in SPACES:
         raise OptionError(f"Option space={space!r} is unknown; use 'subject' or 'mni'.")
     threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
+    max_cortex_contact = check_max_contact(max_cortex_contact)
     loaded = model if method == "model" and isinstance(model, LoadedModel) else None
     if method == "model" and loaded is None:
         # First (a missing model fails before the preprocessing), and sequentially: importing
@@ -216,14 +227,15 @@ def segment(
     if method == "model" and space == "subject":
         from wmhkit.segmentation.subject_grid import probability_subject
 
-        probability, sub = probability_subject(checked, alignment, prepared.intensity_levels, loaded.net, device,
-                                               flip_average=flip_average)
-        details = {}
+        probability, sub, details = probability_subject(
+            checked, alignment, prepared.intensity_levels, loaded.net, device, flip_average=flip_average,
+            threshold=threshold, max_cortex_contact=max_cortex_contact)
         timer.lap("inference")
     else:
         t1_box, box_affine, box = t1_on_brain_box(prepared.t1_mni)
         probability_box, details = probability_mni(t1_box, box, method=method, model=loaded, device=device,
-                                                   flip_average=flip_average)
+                                                   flip_average=flip_average, threshold=threshold,
+                                                   max_cortex_contact=max_cortex_contact)
         del t1_box
         timer.lap("inference")
         probability, sub = mni_box_to_subject(probability_box, box_affine, alignment, checked)
@@ -283,7 +295,7 @@ def segment(
         "etiv_ml": round(float(prepared.etiv_ml), 2),
         "brain_ml": round(float(np.count_nonzero(brain) * voxel_ml), 2),
         "lesion_percent_of_etiv": round(100.0 * lesion_ml / float(prepared.etiv_ml), 5) if prepared.etiv_ml else None,
-        "thresholds": _thresholds(threshold, min_lesion_mm3, details),
+        "thresholds": _thresholds(threshold, min_lesion_mm3, details, max_cortex_contact if method == "model" else None),
         "alignment": {
             "method": alignment.method,
             "quality": round(float(alignment.quality), 4),
@@ -310,9 +322,9 @@ def segment(
     )
 
 
-def _thresholds(threshold: float, min_lesion_mm3: float, details: dict) -> dict:
+def _thresholds(threshold: float, min_lesion_mm3: float, details: dict, max_cortex_contact: float | None) -> dict:
     from wmhkit.preprocess import QUALITY_THRESHOLD
-    from wmhkit.segmentation import atlas
+    from wmhkit.segmentation import atlas, cortex
 
     out = {
         "probability": threshold,
@@ -321,7 +333,10 @@ def _thresholds(threshold: float, min_lesion_mm3: float, details: dict) -> dict:
         "envelope_dilation_mm": atlas.ENVELOPE_DILATION_MM,
         "alignment_quality_min": QUALITY_THRESHOLD,
     }
-    if details:
+    if max_cortex_contact is not None:  # the network's cortex-contact rule
+        out.update(max_cortex_contact=max_cortex_contact, cortex_dark_below=cortex.DARK_BELOW,
+                   cortex_attached_ml=details.get("cortex_attached_ml"))
+    elif details:
         out["baseline"] = details
     return out
 

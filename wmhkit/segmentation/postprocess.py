@@ -1,6 +1,6 @@
 """Post-processing of a lesion probability map: location envelope, threshold, minimum size.
 
-Three documented rules turn a probability map into the lesion mask:
+Four documented rules turn a probability map into the lesion mask:
 
 1. **Location.** Lesions are kept only inside the cerebral white-matter envelope
    (:func:`wmhkit.segmentation.atlas.wm_envelope_mni`); the probability is set to 0 outside it
@@ -8,7 +8,11 @@ Three documented rules turn a probability map into the lesion mask:
    carry lesions.
 2. **Threshold.** Voxels with probability at or above ``threshold`` (default
    :data:`DEFAULT_THRESHOLD`, 0.5) are candidates.
-3. **Size.** Connected candidate clusters (26-connectivity) smaller than ``min_lesion_mm3``
+3. **Cortex contact** (the network only; the baseline has its own location rules). Candidate
+   lesions whose one-voxel shell touches grey matter connected to the brain surface over more
+   than 20 % are set to 0 on the grid the network ran on
+   (:mod:`wmhkit.segmentation.cortex`).
+4. **Size.** Connected candidate clusters (26-connectivity) smaller than ``min_lesion_mm3``
    (default :data:`DEFAULT_MIN_LESION_MM3`) are removed.
 """
 

@@ -18,7 +18,10 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
-__all__ = ["NATIVE_TOLERANCE", "NetworkGrid", "envelope_on_grid", "network_grid", "probability_subject"]
+from wmhkit.segmentation.cortex import MAX_CORTEX_CONTACT, drop_cortex_attached
+
+__all__ = ["NATIVE_TOLERANCE", "NetworkGrid", "grid_to_input", "masks_on_grid", "mni_mask_on_grid", "network_grid",
+           "probability_on_grid", "probability_subject"]
 
 #: Voxel sizes within 1 mm +- this share run as they are (the network was trained with +-5 %
 #: scale augmentation on heads that differ by +-10 % in size; resampling costs more than that).
@@ -145,18 +148,76 @@ def network_grid(img: nib.Nifti1Image, alignment, levels: tuple) -> NetworkGrid:
     return NetworkGrid(np.asarray(t1, dtype=np.float32), _shifted(grid_affine, box), native, box, affine, shape)
 
 
-def envelope_on_grid(grid: NetworkGrid, alignment) -> np.ndarray:
-    """The MNI white-matter envelope on a :class:`NetworkGrid` (bool, nearest neighbour)."""
+def mni_mask_on_grid(mask_mni: np.ndarray, grid: NetworkGrid, alignment) -> np.ndarray:
+    """An array on the MNI 1 mm template grid (bool or small labels) brought onto a :class:`NetworkGrid`
+    (nearest neighbour)."""
     from wmhkit.preprocess.resampling import resample_array
     from wmhkit.preprocess.templates import TEMPLATE_AFFINE
-    from wmhkit.segmentation.atlas import wm_envelope_mni
 
-    return resample_array(wm_envelope_mni().view(np.uint8), TEMPLATE_AFFINE, grid.t1.shape, grid.affine,
-                          alignment.subject_to_mni, order=0).astype(bool)
+    data = np.asarray(mask_mni)
+    return resample_array(data.view(np.uint8) if data.dtype == bool else data, TEMPLATE_AFFINE, grid.t1.shape,
+                          grid.affine, alignment.subject_to_mni, order=0)
+
+
+@functools.lru_cache(maxsize=1)
+def _envelope_and_zone_mni() -> np.ndarray:
+    """uint8 on the MNI grid: bit 1 the white-matter envelope, bit 2 the ventricle zone."""
+    from wmhkit.segmentation.atlas import ventricle_zone_mni, wm_envelope_mni
+
+    both = wm_envelope_mni().astype(np.uint8) | (ventricle_zone_mni().astype(np.uint8) << 1)
+    both.setflags(write=False)
+    return both
+
+
+def masks_on_grid(grid: NetworkGrid, alignment) -> tuple[np.ndarray, np.ndarray]:
+    """The MNI white-matter envelope and ventricle zone on a :class:`NetworkGrid` (bool; one sampling)."""
+    both = mni_mask_on_grid(_envelope_and_zone_mni(), grid, alignment).astype(np.uint8, copy=False)
+    return (both & 1).astype(bool), (both & 2).astype(bool)
+
+
+def probability_on_grid(img: nib.Nifti1Image, alignment, levels: tuple, net, device: str = "cpu", *,
+                        flip_average: bool = False) -> tuple[NetworkGrid, np.ndarray, np.ndarray, np.ndarray]:
+    """The network's probability on its own grid.
+
+    See :func:`probability_subject` for the parameters. Returns the grid, the white-matter
+    envelope and the ventricle zone on it (bool) and the probability (0 outside the envelope).
+    """
+    from wmhkit.segmentation.inference import predict_envelope_slices
+
+    grid = network_grid(img, alignment, levels)
+    envelope, zone = masks_on_grid(grid, alignment)
+    probability_box = predict_envelope_slices(net, grid.t1, envelope, device, flip_average=flip_average)
+    probability_box[~envelope] = 0.0
+    return grid, envelope, zone, probability_box
+
+
+def grid_to_input(probability_box: np.ndarray, grid: NetworkGrid, alignment) -> tuple[np.ndarray, tuple]:
+    """A probability on the network grid brought back onto the input grid.
+
+    Returns the float32 probability on the whole input grid and the slices of the sub-grid
+    outside which it is 0. Native grids are reordered back (no interpolation); others are
+    sampled once (trilinear).
+    """
+    from wmhkit.preprocess.resampling import resample_array
+
+    shape, affine = grid.input_shape, grid.input_affine
+    sub = _envelope_box(shape, affine, alignment.mni_to_subject)
+    if grid.native:  # back to the input's voxel order: one whole-volume array, no interpolation
+        ornt, ras_shape, ras_affine = _ras_grid(shape, affine)
+        full = np.zeros(ras_shape, dtype=np.float32)
+        full[grid.box] = probability_box
+        return np.ascontiguousarray(apply_orientation(full, ornt_transform(io_orientation(ras_affine), ornt))), sub
+    out = np.zeros(shape, dtype=np.float32)
+    sub_shape = tuple(s.stop - s.start for s in sub)
+    out[sub] = resample_array(probability_box, grid.affine, sub_shape, _shifted(affine, sub), order=1,
+                              dtype=np.float32)
+    np.clip(out[sub], 0.0, 1.0, out=out[sub])
+    return out, sub
 
 
 def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, device: str = "cpu", *,
-                        flip_average: bool = False):
+                        flip_average: bool = False, threshold: float | None = None,
+                        max_cortex_contact: float = MAX_CORTEX_CONTACT):
     """Lesion probability on the input grid, computed on the subject's own voxel axes.
 
     Parameters
@@ -172,6 +233,11 @@ def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, dev
     device : str, default "cpu"
     flip_average : bool, default False
         Average with the network's map of the left-right mirror image (axis 0 of the RAS grid).
+    threshold : float, optional
+        The lesion threshold; when given, candidates at or above it that lie against the cortex
+        are set to 0 on the network grid (:mod:`wmhkit.segmentation.cortex`).
+    max_cortex_contact : float, default 0.2
+        The cortex-contact rule's largest allowed share of a lesion's shell (1 turns it off).
 
     Returns
     -------
@@ -179,25 +245,15 @@ def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, dev
         float32 (0-1) on the input grid, 0 outside the envelope.
     sub : tuple of slice
         The part of the input grid outside which ``probability`` is 0.
+    details : dict
+        ``cortex_attached_ml``: lesion volume the cortex-contact rule removed (mL, on the
+        network's 1 mm grid), when ``threshold`` is given.
     """
-    from wmhkit.preprocess.resampling import resample_array
-    from wmhkit.segmentation.inference import predict_envelope_slices
-
-    grid = network_grid(img, alignment, levels)
-    envelope = envelope_on_grid(grid, alignment)
-    probability_box = predict_envelope_slices(net, grid.t1, envelope, device, flip_average=flip_average)
-    probability_box[~envelope] = 0.0
-    del envelope
-    shape, affine = grid.input_shape, grid.input_affine
-    sub = _envelope_box(shape, affine, alignment.mni_to_subject)
-    if grid.native:  # back to the input's voxel order: one whole-volume array, no interpolation
-        ornt, ras_shape, ras_affine = _ras_grid(shape, affine)
-        full = np.zeros(ras_shape, dtype=np.float32)
-        full[grid.box] = probability_box
-        return np.ascontiguousarray(apply_orientation(full, ornt_transform(io_orientation(ras_affine), ornt))), sub
-    out = np.zeros(shape, dtype=np.float32)
-    sub_shape = tuple(s.stop - s.start for s in sub)
-    out[sub] = resample_array(probability_box, grid.affine, sub_shape, _shifted(affine, sub), order=1,
-                              dtype=np.float32)
-    np.clip(out[sub], 0.0, 1.0, out=out[sub])
-    return out, sub
+    grid, envelope, zone, probability_box = probability_on_grid(img, alignment, levels, net, device,
+                                                                flip_average=flip_average)
+    details = {}
+    if threshold is not None:
+        dropped = drop_cortex_attached(probability_box, grid.t1, envelope, zone, threshold, max_cortex_contact)
+        details["cortex_attached_ml"] = round(dropped * float(abs(np.linalg.det(grid.affine[:3, :3]))) / 1000.0, 4)
+    del envelope, zone
+    return (*grid_to_input(probability_box, grid, alignment), details)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from wmhkit.io.arrays import bounding_box
+
 __all__ = ["upsample_linear", "smooth_field", "fourier_noise", "sample", "trilinear", "bounding_box"]
 
 
@@ -113,21 +115,3 @@ def trilinear(stack: np.ndarray, index: np.ndarray) -> np.ndarray:
             values = np.take(flat, base + offset, axis=0)
         out += values * weight
     return out
-
-
-def bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """First and one-past-last index of ``mask`` along each axis, or None when it is empty.
-
-    >>> m = np.zeros((4, 5, 6), bool); m[1, 2:4, 5] = True
-    >>> [b.tolist() for b in bounding_box(m)]
-    [[1, 2, 5], [2, 4, 6]]
-    """
-    start, stop = [], []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        if hits.size == 0:
-            return None
-        start.append(hits[0])
-        stop.append(hits[-1] + 1)
-    return np.array(start), np.array(stop)

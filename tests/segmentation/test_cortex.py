@@ -1,0 +1,90 @@
+"""The cortex-contact rule: lesions against the cortex are dropped, enclosed ones are kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wmhkit.errors import OptionError
+from wmhkit.segmentation.cortex import DARK_BELOW, check_max_contact, cortex_attached, drop_cortex_attached
+
+SHAPE = (36, 40, 31)  # unequal axes
+
+
+@pytest.fixture()
+def brain():
+    """White matter (1.0) with noise, a cortex band (0.7) at the top and a ventricle (0.2) inside."""
+    rng = np.random.default_rng(8)
+    t1 = np.clip(1.0 + rng.normal(0, 0.02, SHAPE), 0.9, 1.1).astype(np.float32)
+    t1[:, :, 26:] = 0.7
+    envelope = np.zeros(SHAPE, bool)
+    envelope[:, :, :26] = True
+    t1[14:22, 16:24, 8:12] = 0.2  # the ventricle, inside the envelope
+    zone = np.zeros(SHAPE, bool)
+    zone[12:24, 14:26, 6:14] = True
+    return t1, envelope, zone
+
+
+def _lesion(t1, probability, where, value=0.9):
+    t1[where] = 0.75
+    probability[where] = value
+
+
+def test_enclosed_periventricular_and_cortical_lesions(brain):
+    t1, envelope, zone = brain
+    p = np.zeros(SHAPE, np.float32)
+    deep, cap, cortical = np.s_[4:8, 4:8, 15:19], np.s_[15:19, 17:21, 12:15], np.s_[26:30, 30:34, 22:26]
+    for where in (deep, cap, cortical):
+        _lesion(t1, p, where)
+    dropped = cortex_attached(p, t1, envelope, zone, 0.5)
+    assert not dropped[deep].any()
+    assert not dropped[cap].any()  # touches the ventricle, not the surface
+    assert dropped[cortical].all()
+    assert dropped.sum() == np.prod([s.stop - s.start for s in cortical])
+
+
+def test_dark_outside_the_ventricle_zone_is_surface(brain):
+    """The same ventricle outside the template zone is a CSF space reached from the surface."""
+    t1, envelope, zone = brain
+    t1[21, 23, 12:27] = 0.2  # a sulcus-like channel from the cortex down to the CSF space
+    p = np.zeros(SHAPE, np.float32)
+    cap = np.s_[15:19, 17:21, 12:15]
+    _lesion(t1, p, cap)
+    assert cortex_attached(p, t1, envelope, np.zeros(SHAPE, bool), 0.5)[cap].all()
+    # With the zone, the ventricle and its 2-voxel rim do not carry the surface to the cap.
+    assert not cortex_attached(p, t1, envelope, zone, 0.5)[cap].any()
+
+
+def test_contact_share_and_threshold(brain):
+    t1, envelope, zone = brain
+    p = np.zeros(SHAPE, np.float32)
+    # A 4x4x6 lesion whose top face touches the cortex: 36 of its 192 shell voxels (0.19).
+    where = np.s_[4:8, 4:8, 20:26]
+    _lesion(t1, p, where)
+    assert not cortex_attached(p, t1, envelope, zone, 0.5, max_contact=0.2).any()
+    assert cortex_attached(p, t1, envelope, zone, 0.5, max_contact=0.15)[where].all()
+    assert not cortex_attached(p, t1, envelope, zone, 0.5, max_contact=1.0).any()
+    assert not cortex_attached(p, t1, envelope, zone, 0.95).any()  # no candidate at 0.95
+
+
+def test_drop_zeroes_only_the_candidates(brain):
+    t1, envelope, zone = brain
+    p = np.zeros(SHAPE, np.float32)
+    cortical = np.s_[26:30, 30:34, 22:26]
+    _lesion(t1, p, cortical)
+    p[25, 30:34, 22:26] = 0.3  # sub-threshold halo
+    before = p.copy()
+    count = drop_cortex_attached(p, t1, envelope, zone, 0.5)
+    assert count == 64 and p[cortical].max() == 0.0
+    np.testing.assert_array_equal(p[25], before[25])
+
+
+def test_dark_below_is_between_grey_and_white_matter():
+    assert 0.7 < DARK_BELOW < 1.0
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, "x"])
+def test_bad_share_refused(bad):
+    with pytest.raises(OptionError, match="--max-cortex-contact"):
+        check_max_contact(bad)
+    assert check_max_contact(None) == 0.2 and check_max_contact(1) == 1.0
