@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     from wmhkit.errors import WmhkitError
     from wmhkit.segmentation import segment
-    from wmhkit.segmentation.models import model_path
     from wmhkit.segmentation.cortex import check_max_contact
+    from wmhkit.segmentation.models import model_path
     from wmhkit.segmentation.postprocess import check_options
 
     check_options(args.threshold, args.min_lesion_mm3)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 
+from wmhkit.segmentation.cortex import MAX_CORTEX_CONTACT, drop_cortex_attached
+
 __all__ = ["t1_on_brain_box", "probability_mni", "predict_envelope_slices", "mni_box_to_subject"]
 
 
@@ -46,7 +48,7 @@ def probability_mni(
     device: str = "cpu",
     flip_average: bool | None = None,
     threshold: float | None = None,
-    max_cortex_contact: float | None = None,
+    max_cortex_contact: float = MAX_CORTEX_CONTACT,
 ) -> tuple[np.ndarray, dict]:
     """Lesion probability on the MNI brain box, 0 outside the white-matter envelope.
 
@@ -67,9 +69,9 @@ def probability_mni(
         The network's lesion threshold; when given, candidates at or above it that lie against
         the cortex are set to 0 (:mod:`wmhkit.segmentation.cortex`; the baseline has its own
         location rules).
-    max_cortex_contact : float, optional
-        The cortex-contact rule's largest allowed share of a lesion's shell; default
-        :data:`wmhkit.segmentation.cortex.MAX_CORTEX_CONTACT` (1 turns it off).
+    max_cortex_contact : float, default 0.2
+        The cortex-contact rule's largest allowed share of a lesion's shell
+        (:data:`wmhkit.segmentation.cortex.MAX_CORTEX_CONTACT`; 1 turns it off).
 
     Returns
     -------
@@ -80,7 +82,6 @@ def probability_mni(
         ``cortex_attached_ml``, the volume the cortex-contact rule removed).
     """
     from wmhkit.segmentation.atlas import ventricle_zone_mni, wm_envelope_mni
-    from wmhkit.segmentation.cortex import MAX_CORTEX_CONTACT, drop_cortex_attached
 
     details: dict = {}
     envelope = wm_envelope_mni()[box]
@@ -99,8 +100,8 @@ def probability_mni(
     probability = np.clip(probability, 0.0, 1.0, out=np.asarray(probability, dtype=np.float32))
     probability[~envelope] = 0.0
     if method == "model" and threshold is not None:
-        contact = MAX_CORTEX_CONTACT if max_cortex_contact is None else max_cortex_contact
-        dropped = drop_cortex_attached(probability, t1_box, envelope, ventricle_zone_mni()[box], threshold, contact)
+        dropped = drop_cortex_attached(probability, t1_box, envelope, ventricle_zone_mni()[box], threshold,
+                                       max_cortex_contact)
         details["cortex_attached_ml"] = round(dropped / 1000.0, 4)  # 1 mm voxels
     return probability, details
 
