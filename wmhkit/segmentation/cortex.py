@@ -128,12 +128,15 @@ def cortex_attached(
     >>> bool(dropped[12, 12, 15]), bool(dropped[21, 21, 5])
     (False, True)
     """
+    if max_contact >= 1.0:  # the rule is off: no labelling, no surface
+        return np.zeros(np.shape(probability), dtype=bool)
     candidates = np.asarray(probability) >= threshold
     labels, count = ndimage.label(candidates, structure=np.ones((3, 3, 3), dtype=bool))
-    if count == 0 or max_contact >= 1.0:
+    if count == 0:
         return np.zeros(candidates.shape, dtype=bool)
-    dark = (np.asarray(t1) < DARK_BELOW) & ~candidates
-    dark &= ~_ventricle_rim(np.asarray(t1), ventricle_zone)
+    t1 = np.asarray(t1)
+    dark = (t1 < DARK_BELOW) & ~candidates
+    dark &= ~_ventricle_rim(t1, ventricle_zone)
     surface = ndimage.binary_propagation(dark & ~envelope, structure=_SIX, mask=dark)
     del dark
     attached = np.zeros(count + 1, dtype=bool)
