@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_environment import environment_line
 from segment_accuracy import METHOD_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +102,8 @@ def main(argv=None) -> int:
         "",
         f"Machine: {os.cpu_count()} CPU cores, no GPU. Command: `python benchmarks/real_heads.py --method "
         f"{' '.join(args.method)}`. Target: <= 2 mL each; no lesion voxels in cortex, CSF or outside the brain.",
+        "",
+        environment_line(),
         "",
     ]
     if set(args.method) - set(methods):

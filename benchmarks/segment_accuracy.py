@@ -29,10 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench_environment import environment_line
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BURDENS = (0.5, 1.0, 2.0)
-#: Phantoms are made once and reused between runs (the model run comes after the baseline run).
+#: Phantoms are made once and reused between runs, in a folder named by wmhkit's code fingerprint
+#: (``wmhkit.io.code_fingerprint``): phantoms made by other code are never scored again.
 PHANTOM_CACHE = Path(os.environ.get("WMHKIT_BENCH_PHANTOMS", Path(tempfile.gettempdir()) / "wmhkit-bench-phantoms"))
 #: Benchmark method names and the ``segment`` options they stand for ("model": the network in the
 #: space it declares; "model_subject" / "model_mni": forced onto the input's own voxels or the MNI
@@ -48,7 +51,9 @@ def cached_phantom(seed: int, burden: float, make_phantom):
     """The phantom's T1 and exact lesion mask, made once and kept in :data:`PHANTOM_CACHE`."""
     import nibabel as nib
 
-    folder = PHANTOM_CACHE / f"seed-{seed}_burden-{burden:g}"
+    from wmhkit.io import code_fingerprint
+
+    folder = PHANTOM_CACHE / code_fingerprint() / f"seed-{seed}_burden-{burden:g}"
     t1_path, mask_path = folder / "t1.nii.gz", folder / "lesion_mask.nii.gz"
     if not (t1_path.exists() and mask_path.exists()):
         with warnings.catch_warnings():
@@ -100,6 +105,8 @@ def summarise(table: pd.DataFrame, args) -> str:
         "",
         f"Machine: {os.cpu_count()} CPU cores, no GPU. Command: `python benchmarks/segment_accuracy.py --n {args.n}"
         f" --first-seed {args.first_seed} --method {' '.join(args.method)}`.",
+        "",
+        environment_line(),
         "",
         f"{table['seed'].nunique()} phantoms at 1 mm (`wmhkit.synth.make_phantom`, seeds {table['seed'].min()}-"
         f"{table['seed'].max()}, never used in training; lesion burden cycling {', '.join(map(str, BURDENS))}),"

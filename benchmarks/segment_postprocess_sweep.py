@@ -28,6 +28,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from bench_environment import environment_line
 from segment_accuracy import BURDENS, RESULTS, cached_phantom
 
 THRESHOLDS = (0.3, 0.4, 0.45, 0.5, 0.6, 0.7)
@@ -139,6 +140,8 @@ def main(argv=None) -> int:
         "1 mm validation phantoms (seeds "
         f"{args.first_seed}-{args.first_seed + args.n - 1}) except the medians; the real-head columns are the "
         "lesion volume found in each healthy head (target <= 2 mL). Default minimum lesion size: 5 mm^3; default cortex-contact share 0.2 (1 = rule off); each model declares its threshold (model card).",
+        "",
+        environment_line(),
         "",
         _markdown(summary),
         "",

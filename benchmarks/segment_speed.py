@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from bench_environment import environment_line
 from segment_accuracy import METHOD_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,6 +121,8 @@ def main(argv=None) -> int:
         f"Machine: {os.cpu_count()} CPU cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GB RAM,"
         f" no GPU; {platform.python_implementation()} {platform.python_version()}, torch threads 2. The machine is shared"
         " with other jobs: the 1-minute load average before each run is given (2.0 = both cores busy).",
+        "",
+        environment_line(),
         "",
         f"Command: `python benchmarks/segment_speed.py --method {' '.join(args.method)} --repeats {args.repeats}"
         + (f" --model {args.model}" if args.model != "default" else "") + "`"

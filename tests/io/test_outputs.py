@@ -13,7 +13,6 @@ from wmhkit.errors import OutputError
 from wmhkit.io import (
     atomic_path,
     bids_stem,
-    cache_dir,
     check_img,
     file_sha256,
     img_sha256,
@@ -77,9 +76,3 @@ def test_hashes_use_source_file(tmp_path, head_img):
     in_memory = img_sha256(head_img)
     assert in_memory == img_sha256(nib.Nifti1Image(np.asarray(head_img.dataobj).copy(), head_img.affine))
     assert in_memory != file_sha256(path)
-
-
-def test_cache_dir_respects_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("WMHKIT_CACHE_DIR", str(tmp_path / "c"))
-    assert cache_dir("atlases") == tmp_path / "c" / "atlases"
-    assert (tmp_path / "c" / "atlases").is_dir()

@@ -62,7 +62,7 @@ def test_atlases_are_cached_and_plausible(subject):
     parcels = load_parcels()
     data = np.asarray(parcels.dataobj)
     assert set(np.unique(data)) <= set(read_table("parcels")["index"])
-    assert (cache_dir("atlases") / "mni152_parcels_v1.nii").is_file()
+    assert (cache_dir("atlases") / "mni152_parcels.nii").is_file()
     x, y, _ = (np.argwhere(data == PARCEL_CODES["lateral_ventricle_left"]) + parcels.affine[:3, 3]).mean(axis=0)
     assert x < -5 and -40 < y < 10
     ventricle_ml = np.isin(data, [1, 2]).sum() / 1000

@@ -28,8 +28,8 @@ def test_envelope_covers_white_matter_not_cerebellum_or_skull():
     assert envelope[template_data("wm") > 0.9].mean() > 0.97
 
 
-@pytest.mark.parametrize("name, pattern", [("wm_envelope_mni", "wm_envelope_v*.npy"),
-                                           ("ventricle_zone_mni", "ventricle_zone_v*.npy")])
+@pytest.mark.parametrize("name, pattern", [("wm_envelope_mni", "wm_envelope.npy"),
+                                           ("ventricle_zone_mni", "ventricle_zone_*mm.npy")])
 def test_masks_are_cached_on_disk_and_reloaded(tmp_path, monkeypatch, name, pattern):
     function = getattr(atlas, name)
     monkeypatch.setenv("WMHKIT_CACHE_DIR", str(tmp_path))

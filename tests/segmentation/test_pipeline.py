@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 
 from wmhkit.errors import ModelError, OptionError
-from wmhkit.io import file_sha256, voxel_volume_ml
+from wmhkit.io import code_fingerprint, file_sha256, voxel_volume_ml
 from wmhkit.segmentation import SegmentationResult, available_models, segment, segment_file
 
 
@@ -66,6 +66,10 @@ def test_save_writes_exactly_the_outputs(baseline_result, phantom_2mm, tmp_path)
     assert summary["lesion_ml"] == pytest.approx(baseline_result.lesion_ml, abs=1e-3)
     assert summary["thresholds"]["min_lesion_mm3"] == 5.0 and "write" in summary["timings_s"]
     assert summary["wmhkit_version"] and summary["model"]["version"]
+    from importlib.metadata import version
+
+    assert summary["code_fingerprint"] == code_fingerprint()
+    assert summary["libraries"]["nibabel"] == version("nibabel") and "SimpleITK" in summary["libraries"]
     mask = nib.load(str(paths.wmh_mask))
     assert mask.get_data_dtype() == np.uint8
     np.testing.assert_allclose(mask.affine, phantom_2mm.t1.affine, atol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from wmhkit.io import cache_dir
 from wmhkit.synth import templates
 from wmhkit.synth.fields import bounding_box, trilinear, upsample_linear
 
@@ -28,7 +29,7 @@ def test_cache_round_trip_gives_the_same_maps(tmp_path, monkeypatch):
     templates.load_tissue_maps.cache_clear()
     try:
         built = templates.load_tissue_maps(2)
-        assert (tmp_path / "synth" / f"mni_tissue_2mm_v{templates.CACHE_VERSION}.npz").exists()
+        assert (cache_dir("synth") / "mni_tissue_2mm.npz").is_file()
         templates.load_tissue_maps.cache_clear()
         cached = templates.load_tissue_maps(2)
     finally:

@@ -112,3 +112,24 @@ def test_cli_needs_manifest_or_config(tmp_path, capsys):
     assert "--manifest" in capsys.readouterr().err
     assert main(["train", "--config", "default", "--out", str(tmp_path / "x"), "--set", "training.nope=1"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_cases_built_by_other_code_are_reused_with_one_warning(phantom_manifest, tmp_path, caplog):
+    import json
+    import logging
+
+    from wmhkit.io import code_fingerprint
+
+    folder = tmp_path / "mni_cache" / "p11"
+    _mni_case(phantom_manifest, tmp_path)
+    info = json.loads((folder / "case.json").read_text())
+    assert info["code_fingerprint"] == code_fingerprint()
+    with caplog.at_level(logging.WARNING, logger="wmhkit.train.pipeline"):
+        _mni_case(phantom_manifest, tmp_path)
+    assert "other wmhkit code" not in caplog.text
+    (folder / "case.json").write_text(json.dumps({**info, "code_fingerprint": "0" * 12}))
+    stamp = (folder / "t1.npy").stat().st_mtime_ns
+    with caplog.at_level(logging.WARNING, logger="wmhkit.train.pipeline"):
+        _mni_case(phantom_manifest, tmp_path)
+    assert caplog.text.count("1 of 1 cached cases") == 1 and "p11" in caplog.text
+    assert (folder / "t1.npy").stat().st_mtime_ns == stamp  # reused, not rebuilt

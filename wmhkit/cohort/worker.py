@@ -8,6 +8,8 @@ be rebuilt from the files alone.
 
 from __future__ import annotations
 
+import functools
+import gc
 import importlib
 import logging
 import os
@@ -20,7 +22,8 @@ from pathlib import Path
 from wmhkit.io import OutputPaths, file_sha256, write_json
 from wmhkit.cohort.resume import cohort_paths, flatten, incomplete_reason, read_json
 
-__all__ = ["DEFAULT_PROCESSOR", "init_worker", "restore_malloc_thresholds", "process_subject", "expected_model", "peak_rss_mb"]
+__all__ = ["DEFAULT_PROCESSOR", "init_worker", "restore_malloc_thresholds", "release_memory", "process_subject",
+           "expected_model", "peak_rss_mb"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,21 @@ _MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 _TRIM_THRESHOLD_BYTES = 2 * _MMAP_THRESHOLD_BYTES
 
 
+@functools.lru_cache(maxsize=1)
+def _glibc():
+    """glibc through ctypes, or None (other C libraries, other systems)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - both exist in glibc only
+    except (OSError, AttributeError):  # musl, ...
+        return None
+    return libc
+
+
 def restore_malloc_thresholds() -> bool:
     """Undo a tiny ``MALLOC_TRIM_THRESHOLD_`` (set by Dask's nanny) in this process; True if done.
 
@@ -72,16 +90,27 @@ def restore_malloc_thresholds() -> bool:
     dynamic scheme reaches by itself (mmap 32 MB, trim 64 MB): a worker keeps at most 64 MB
     of freed memory. Nothing happens without the variable or outside glibc.
     """
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or libc is None:
         return False
-    import ctypes
+    done = libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
+    return bool(done and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1)
 
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        done = libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
-        return bool(done and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1)
-    except (OSError, AttributeError):  # not glibc (musl, ...)
+
+def release_memory() -> bool:
+    """Hand the memory a finished subject freed back to the system (glibc only); True if done.
+
+    glibc keeps freed heap memory for later allocations, so without this a worker's resident
+    memory between subjects climbs over its first subjects (0.74 to 0.97 GB on 2 mm phantoms)
+    and stays high; after a trim it is 0.54-0.56 GB, and the peak is about 0.1 GB lower. The
+    trim costs about 0.13 s per subject. That resident memory is what Dask's memory limits and
+    cluster schedulers count.
+    """
+    libc = _glibc()
+    if libc is None:
         return False
+    gc.collect()
+    return bool(libc.malloc_trim(0))
 
 
 def init_worker(method: str, model: str, threads: int | None = 1) -> None:
@@ -182,5 +211,6 @@ def process_subject(task: dict) -> dict:
         logger.warning("%s failed: %s", task["stem"], record["error"])
         write_json({"input": task["input_path"], "input_sha256": sha, "error": record["error"],
                     "traceback": traceback.format_exc()}, extra["error_json"])
+    release_memory()
     record.update(seconds=time.perf_counter() - start, peak_rss_mb=peak_rss_mb())
     return record

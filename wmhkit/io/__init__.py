@@ -1,4 +1,4 @@
-"""Image input/output: validation, reorientation, volumes, naming and atomic writes."""
+"""Image input/output: validation, reorientation, volumes, naming, atomic writes and caches."""
 
 from wmhkit.io.images import (
     ImgLike,
@@ -13,11 +13,11 @@ from wmhkit.io.images import (
     voxel_sizes_mm,
     voxel_volume_ml,
 )
+from wmhkit.io.caching import cache_dir, cached_array, code_fingerprint, library_versions
 from wmhkit.io.outputs import (
     OutputPaths,
     atomic_path,
     bids_stem,
-    cache_dir,
     file_sha256,
     img_sha256,
     output_paths,
@@ -33,11 +33,14 @@ __all__ = [
     "atomic_path",
     "bids_stem",
     "cache_dir",
+    "cached_array",
     "check_img",
     "check_mask",
+    "code_fingerprint",
     "file_sha256",
     "img_label",
     "img_sha256",
+    "library_versions",
     "mask_volume_ml",
     "new_img_like",
     "output_paths",

@@ -231,17 +231,3 @@ def img_sha256(img: nib.spatialimages.SpatialImage) -> str:
     digest.update(np.ascontiguousarray(np.asanyarray(img.dataobj)).tobytes())
     digest.update(np.asarray(img.affine, dtype=np.float64).tobytes())
     return digest.hexdigest()
-
-
-def cache_dir(*parts: str) -> Path:
-    """Folder for derived data (atlases, templates), created on first use.
-
-    ``$WMHKIT_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/wmhkit`` or ``~/.cache/wmhkit``.
-    """
-    root = os.environ.get("WMHKIT_CACHE_DIR")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "wmhkit")
-    folder = Path(root, *parts)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

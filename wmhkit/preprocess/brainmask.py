@@ -21,7 +21,8 @@ from wmhkit.io import ImgLike, check_img, new_img_like
 from wmhkit.preprocess.alignment import MNIAlignment
 from wmhkit.preprocess.intensity import intensity_levels
 from wmhkit.preprocess.resampling import resample_array
-from wmhkit.preprocess.templates import TEMPLATE_AFFINE, cached_array, template_data
+from wmhkit.io import cached_array
+from wmhkit.preprocess.templates import TEMPLATE_AFFINE, template_data
 
 __all__ = ["brain_mask", "DARK_FRACTION", "BRIGHT_FRACTION", "CORE_MM"]
 
@@ -44,7 +45,7 @@ def _build_zones() -> np.ndarray:
 def _template_zones() -> np.ndarray:
     """Template labels on the 1 mm grid: 0 outside the brain, 1 in its outer ``CORE_MM`` band,
     2 in the core (built once per machine, then read from the cache folder)."""
-    return cached_array(f"mni152_brain_zones_core{CORE_MM}mm", _build_zones)
+    return cached_array("templates", f"mni152_brain_zones_core{CORE_MM}mm", _build_zones)
 
 
 @functools.lru_cache(maxsize=None)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from wmhkit.errors import OptionError, WmhkitError
-from wmhkit.io import atomic_path, cache_dir
+from wmhkit.errors import OptionError
 
 __all__ = [
     "TEMPLATE_KINDS",
@@ -28,7 +26,6 @@ __all__ = [
     "load_template",
     "template_data",
     "template_path",
-    "cached_array",
 ]
 
 #: Map names accepted by :func:`load_template`.
@@ -124,26 +121,3 @@ def load_template(kind: str = "t1") -> nib.Nifti1Image:
     return img
 
 
-def cached_array(name: str, build: Callable[[], np.ndarray]) -> np.ndarray:
-    """A derived template array, built once per machine and kept as ``<name>.npy`` in
-    ``wmhkit.io.cache_dir("templates")`` (later processes load it in milliseconds).
-
-    A cache file that cannot be read is rebuilt; one that cannot be written is skipped.
-    Returned arrays are read-only.
-    """
-    path = cache_dir("templates") / f"{name}.npy"
-    array = None
-    if path.exists():
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            array = None
-    if array is None:
-        array = np.ascontiguousarray(build())
-        try:
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
-        except (OSError, WmhkitError):  # a read-only cache only costs time
-            pass
-    array.setflags(write=False)
-    return array

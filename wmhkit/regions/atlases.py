@@ -10,7 +10,7 @@ Sources (nothing is downloaded, no atlas voxels live in wmhkit):
   with nilearn >= 0.12).
 * nilearn's MNI152 2009a brain mask (through :func:`wmhkit.preprocess.load_template`).
 
-Derivation (:func:`load_parcels`), cached as ``mni152_parcels_v1.nii`` under
+Derivation (:func:`load_parcels`), cached as ``mni152_parcels.nii`` under
 ``wmhkit.io.cache_dir("atlases")``:
 
 1. Each Desikan-Killiany label is mapped to a tissue and, for cortex, a lobe by the lookup
@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 TABLES = Path(__file__).with_name("tables")
 #: Lobes in the order of their codes (1..4).
 LOBES = ("frontal", "parietal", "temporal", "occipital")
-_CACHE_NAME = "mni152_parcels_v1.nii"
+_CACHE_NAME = "mni152_parcels.nii"
 
 
 @functools.lru_cache(maxsize=None)

@@ -24,7 +24,7 @@ __all__ = ["SHELL_EDGES", "bullseye_labels", "bullseye_names", "load_bullseye_te
 
 #: Boundaries of the normalised depth between the four shells.
 SHELL_EDGES = (0.25, 0.5, 0.75)
-_CACHE_NAME = "mni152_bullseye_v1.nii.gz"
+_CACHE_NAME = "mni152_bullseye.nii.gz"
 
 
 def bullseye_names() -> list[str]:

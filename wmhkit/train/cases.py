@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wmhkit.io import atomic_path, write_json
+from wmhkit.io import atomic_path, code_fingerprint, write_json
 from wmhkit.segmentation.network import MNI_BRAIN_BOX
 from wmhkit.train.geometry import LabelGeometry
 
@@ -172,8 +172,10 @@ def save_case(case: Case, cache_folder: str | os.PathLike) -> Path:
                 np.save(handle, array)
     geometry = {"shape": list(case.geometry.shape), "net_to_label": case.geometry.net_to_label.tolist(),
                 "slice_axis": case.geometry.slice_axis, "thickness_fraction": case.geometry.thickness_fraction}
-    # case.json is written last: its presence marks a complete cache entry.
-    write_json({"case_id": case.case_id, "geometry": geometry, "meta": case.meta}, folder / "case.json")
+    # case.json is written last: its presence marks a complete cache entry. The code fingerprint
+    # lets a later run notice cases built by other code (wmhkit.train.pipeline.build_cases).
+    write_json({"case_id": case.case_id, "geometry": geometry, "meta": case.meta,
+                "code_fingerprint": code_fingerprint()}, folder / "case.json")
     return folder
 
 

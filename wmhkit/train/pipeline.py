@@ -148,6 +148,8 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
     """Build (or reuse) the cached cases of a run; returns the case table (role, case_dir, ...)."""
     from tqdm.auto import tqdm
 
+    from wmhkit.io import code_fingerprint
+
     data = config["data"]
     cache_dir = Path(cache_dir)
     jobs, roles = [], []
@@ -198,12 +200,14 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
     bar.close()
     kept = [(f, r) for f, r in zip(folders, roles) if f]
     folders, roles = [f for f, _ in kept], [r for _, r in kept]
-    rows = []
+    rows, other_code = [], []
     corrupt_rng = np.random.default_rng(int(data.get("corrupt_seed", 0)))
     corrupt = choose_corrupted(folders, roles, float(data.get("corrupt_fraction", 0.0)),
                                float(data.get("corrupt_min_label_ml", 0.0)), corrupt_rng)
     for i, (folder, role) in enumerate(zip(folders, roles)):
         info = json.loads((Path(folder) / "case.json").read_text())
+        if info.get("code_fingerprint") != code_fingerprint():
+            other_code.append(info["case_id"])
         meta = info.get("meta", {})
         corruption = ""
         if i in corrupt:
@@ -216,6 +220,10 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
         rows.append({"case_id": info["case_id"], "role": role, "case_dir": folder, "kind": meta.get("kind", ""),
                      "registration_quality": meta.get("registration_quality", np.nan),
                      "alignment_quality": meta.get("alignment_quality", np.nan), "corruption": corruption})
+    if other_code:  # reused as they are: rebuilding silently could cost hours
+        logger.warning("%d of %d cached cases in %s were built by other wmhkit code (e.g. %s); delete them, or "
+                       "give data.cache_dir a new folder, to rebuild them with this code.",
+                       len(other_code), len(rows), cache_dir, other_code[0])
     return pd.DataFrame(rows)
 
 
