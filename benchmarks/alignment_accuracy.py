@@ -33,6 +33,7 @@ from wmhkit.io import check_img, mask_volume_ml
 from wmhkit.preprocess import MNIAlignment, align_to_mni, load_template
 from wmhkit.preprocess.alignment import _working_image, alignment_distance_mm, alignment_quality
 from wmhkit.preprocess.templates import TEMPLATE_AFFINE, template_data
+from bench_environment import environment_line
 
 REAL_T1_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_t1"
 REAL_HEADS = ("head_t1_1p75mm.nii.gz", "head_t1_conformed_1mm.nii.gz")
@@ -146,6 +147,8 @@ def main() -> None:
 def write_table(rows: list[dict], args, methods) -> None:
     lines = [
         "# MNI alignment accuracy: wmhkit vs ANTs affine",
+        "",
+        environment_line(),
         "",
         f"Machine: 2 CPU cores (shared with other jobs while measured), 24 GB RAM, no GPU; "
         f"{platform.python_implementation()} {platform.python_version()}.",

@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from bench_environment import environment_line
 
 
 def _write_inputs(root: Path, n_subjects: int):
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     command = f"python benchmarks/cohort_throughput.py --n-subjects {args.n_subjects} --method {args.method}"
     lines = [
         "# Cohort throughput",
+        "",
+        environment_line(),
         "",
         f"Machine: {os.cpu_count()} CPU cores, {_memory_gb():.0f} GB RAM, no GPU; Python {platform.python_version()}; "
         "load averages (1, 5, 15 min) before and after each configuration are in the table.",

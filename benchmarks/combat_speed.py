@@ -31,6 +31,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from bench_environment import environment_line
 
 
 def make_data(n_subjects: int, n_features: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
@@ -136,6 +137,8 @@ def main(argv=None) -> None:
     frame = pd.DataFrame(rows)
     lines = [
         "# ComBat: wmhkit.stats.ComBat vs neuroCombat",
+        "",
+        environment_line(),
         "",
         f"Machine: shared 2-core CPU, 24 GB RAM, no GPU ({platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} logical CPUs visible). Load average at start {load_before:.1f}, at end "

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_environment import environment_line
 
 REAL_T1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_t1"
 HEAD = REAL_T1 / "head_t1_1p75mm.nii.gz"
@@ -104,6 +105,8 @@ def main(repeats: int, write: Path | None) -> str:
     s = result.summary
     lines = [
         "# regions_speed: regional quantification on the real 1.75 mm head",
+        "",
+        environment_line(),
         "",
         f"Machine: {os.cpu_count()} CPU cores (shared), 24 GB RAM, no GPU; {platform.python_implementation()} "
         f"{platform.python_version()}. Command: `python benchmarks/regions_speed.py --repeats {repeats} --write "

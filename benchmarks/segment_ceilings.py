@@ -30,6 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from segment_accuracy import BURDENS, RESULTS, cached_phantom  # noqa: E402
+from bench_environment import environment_line  # noqa: E402
 
 
 def _score(reference, mask) -> dict:
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
     resampling, coverage = pd.DataFrame(rows), pd.DataFrame(labels)
     text = [
         "# Ceilings on segmentation accuracy (phantoms)",
+        "",
+        environment_line(),
         "",
         f"Machine: {os.cpu_count()} CPU cores. Command: `python benchmarks/segment_ceilings.py --n {args.n} "
         f"--first-seed {args.first_seed}`. Phantoms at 1 mm, lesion burden cycling {', '.join(map(str, BURDENS))}.",

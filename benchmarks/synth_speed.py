@@ -34,6 +34,7 @@ _BUILD = """
 import time
 t, c = time.perf_counter(), time.process_time()
 from wmhkit.synth.templates import load_tissue_maps
+from bench_environment import environment_line
 load_tissue_maps({voxel})
 print(time.perf_counter() - t, time.process_time() - c)
 """
@@ -73,6 +74,8 @@ def main(argv=None) -> Path:
     load = os.getloadavg()
     lines = [
         "# make_phantom speed",
+        "",
+        environment_line(),
         "",
         f"Machine: {os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}, no GPU "
         "(the shared 2-core, 24 GB development machine).",

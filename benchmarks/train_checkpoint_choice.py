@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+from bench_environment import environment_line
 
 CACHE = Path("runs/validation_cases")
 
@@ -62,6 +63,8 @@ def main() -> None:
     summary = pd.DataFrame(rows)
     text = [
         "# Checkpoint choice on 16 validation phantoms",
+        "",
+        environment_line(),
         "",
         f"Machine: {os.cpu_count()} CPU cores, no GPU. Command: `python benchmarks/train_checkpoint_choice.py "
         + " ".join(args.checkpoints) + "`.",

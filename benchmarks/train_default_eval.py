@@ -26,6 +26,7 @@ from wmhkit import segment
 from wmhkit.synth import make_phantom
 from wmhkit.train.metrics import segmentation_scores
 from wmhkit.train.pipeline import default_real_t1_dir
+from bench_environment import environment_line
 
 
 def evaluate(model: str, n_phantoms: int, seed_start: int, baseline: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -65,6 +66,8 @@ def main() -> None:
     summary = table.groupby("method")[["dice", "lesion_f1", "avd_pct", "seconds"]].mean().round(3)
     text = [
         "# Default model: accuracy at 1 mm on held-out phantoms, false positives on real heads",
+        "",
+        environment_line(),
         "",
         f"Machine: {os.cpu_count()} cores shared with other jobs, {platform.machine()}, no GPU. "
         f"Command: `python benchmarks/train_default_eval.py --model {args.model} --phantoms {args.phantoms}`.",

@@ -27,6 +27,7 @@ from wmhkit.segmentation.network import load_checkpoint, predict_volume
 from wmhkit.train import load_config, train
 from wmhkit.train.cases import load_case
 from wmhkit.train.loop import validate
+from bench_environment import environment_line
 
 
 def _config(thickness: float, args, loss: str, cache: Path) -> dict:
@@ -103,6 +104,8 @@ def main() -> None:
     _figure(figure_rows, figure)
     text = [
         "# Super-resolution loss vs naive up-sampled labels",
+        "",
+        environment_line(),
         "",
         f"Machine: {os.cpu_count()} CPU cores, no GPU. Command: `python "
         f"benchmarks/train_sr_vs_naive.py --thickness {' '.join(f'{t:g}' for t in args.thickness)} --phantoms "

@@ -31,6 +31,7 @@ import pandas as pd
 from wmhkit.segmentation.network import load_checkpoint
 from wmhkit.train import load_config, train
 from wmhkit.train.loop import validate
+from bench_environment import environment_line
 
 
 def _changed_ml(clean_dir: Path, corrupted_dir: Path) -> float:
@@ -151,6 +152,8 @@ def main() -> None:
                                          args.repeats, out_dir / "sensitivity.tsv")
     text = [
         "# One-step vs two-step training with corrupted labels",
+        "",
+        environment_line(),
         "",
         f"Machine: {os.cpu_count()} CPU cores, no GPU. Command: `python "
         f"benchmarks/train_two_step.py --phantoms {args.phantoms} --steps {args.steps} --corrupt {args.corrupt}"
