@@ -81,3 +81,24 @@ def test_cached_array_rebuilds_an_unreadable_file_and_survives_an_unwritable_fol
     (cache_dir("templates") / "other.npy").mkdir()
     built = cached_array("templates", "other", lambda: np.zeros(3))
     assert built.shape == (3,) and (cache_dir("templates") / "other.npy").is_dir()
+
+
+def test_listing_and_clearing_keep_the_current_build_and_foreign_folders(tmp_path, monkeypatch, capsys):
+    from wmhkit.cli import main
+    from wmhkit.io.caching import cache_folders, clear_other_caches
+
+    monkeypatch.setenv("WMHKIT_CACHE_DIR", str(tmp_path))
+    (cache_dir("templates") / "kept.npy").write_bytes(b"\0" * 2_000_000)
+    other = tmp_path / ("0" * 12) / "atlases"
+    other.mkdir(parents=True)
+    (other / "old.nii").write_bytes(b"\0" * 1_000_000)
+    (tmp_path / "synth").mkdir()  # written by wmhkit before caches had fingerprints
+    (tmp_path / "mine").mkdir()  # not wmhkit's
+    kinds = {entry["path"].name: (entry["kind"], entry["size_mb"]) for entry in cache_folders()}
+    assert kinds == {code_fingerprint(): ("current", 2.0), "0" * 12: ("other build", 1.0), "synth": ("legacy", 0.0)}
+    assert main(["cache"]) == 0
+    assert code_fingerprint() in capsys.readouterr().out
+    assert sorted(p.name for p in clear_other_caches()) == ["0" * 12, "synth"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([code_fingerprint(), "mine"])
+    assert (cache_dir("templates") / "kept.npy").is_file()
+    assert main(["cache", "--clear"]) == 0 and "deleted 0 folder(s)" in capsys.readouterr().out

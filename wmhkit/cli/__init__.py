@@ -19,7 +19,7 @@ from wmhkit.errors import WmhkitError
 __all__ = ["main", "build_parser"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("segment", "regions", "train", "cohort", "synth", "demo")
+COMMANDS = ("segment", "regions", "train", "cohort", "synth", "demo", "cache")
 
 
 def build_parser() -> argparse.ArgumentParser:

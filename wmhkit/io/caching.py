@@ -21,7 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["cache_dir", "cache_root", "cached_array", "code_fingerprint", "library_versions", "FINGERPRINT_LIBRARIES"]
+__all__ = ["cache_dir", "cache_root", "cached_array", "code_fingerprint", "library_versions", "cache_folders",
+           "clear_other_caches", "FINGERPRINT_LIBRARIES"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ _SOURCE_SUFFIXES = {".py", ".tsv", ".json", ".csv"}
 #: Fingerprint folders kept, the current one included (two installs sharing a cache do not thrash).
 KEEP_FINGERPRINTS = 3
 _FINGERPRINT_NAME = re.compile(r"^[0-9a-f]{12}$")
+#: Sub-folders that wmhkit versions before fingerprints wrote straight under the cache root.
+LEGACY_FOLDERS = ("atlases", "segmentation", "synth", "templates")
 
 
 def _library_version(name: str) -> str:
@@ -164,3 +167,53 @@ def cached_array(part: str, name: str, build: Callable[[], np.ndarray]) -> np.nd
             logger.debug("Could not cache %s at %s", name, path)
     array.setflags(write=False)
     return array
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def cache_folders() -> list[dict]:
+    """wmhkit's folders under :func:`cache_root`: what built them and how large they are.
+
+    Returns
+    -------
+    list of dict
+        ``path``, ``kind`` ("current": this code's fingerprint; "other build": another
+        fingerprint; "legacy": written before caches were keyed by fingerprint) and ``size_mb``.
+        Other folders under the root are not wmhkit's and are not listed.
+    """
+    root = cache_root()
+    if not root.is_dir():
+        return []
+    current = code_fingerprint()
+    found = []
+    for path in sorted(root.iterdir()):
+        if not path.is_dir():
+            continue
+        if path.name == current:
+            kind = "current"
+        elif _FINGERPRINT_NAME.match(path.name):
+            kind = "other build"
+        elif path.name in LEGACY_FOLDERS:
+            kind = "legacy"
+        else:
+            continue
+        found.append({"path": path, "kind": kind, "size_mb": round(_size_mb(path), 1)})
+    return found
+
+
+def clear_other_caches() -> list[Path]:
+    """Delete the cache folders of other builds and the legacy ones (never the current one).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders deleted.
+    """
+    removed = []
+    for entry in cache_folders():
+        if entry["kind"] != "current":
+            shutil.rmtree(entry["path"], ignore_errors=True)
+            removed.append(entry["path"])
+    return removed
