@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
-__all__ = ["bounding_box", "grown_box"]
+__all__ = ["bounding_box", "dilated", "grown_box"]
 
 
 def bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -36,3 +37,20 @@ def grown_box(mask: np.ndarray, margin: int) -> tuple[slice, ...] | None:
     if found is None:
         return None
     return tuple(slice(max(int(a) - margin, 0), min(int(b) + margin, n)) for a, b, n in zip(*found, mask.shape))
+
+
+def dilated(mask: np.ndarray, structure: np.ndarray, iterations: int) -> np.ndarray:
+    """``scipy.ndimage.binary_dilation(mask, structure, iterations)``, computed only in the box
+    around ``mask`` that the dilation can reach (the same result; far cheaper for a small mask
+    in a large volume).
+
+    >>> m = np.zeros((9, 10, 11), bool); m[4, 5, 5] = True
+    >>> six = ndimage.generate_binary_structure(3, 1)
+    >>> bool((dilated(m, six, 2) == ndimage.binary_dilation(m, six, iterations=2)).all())
+    True
+    """
+    out = np.zeros(np.shape(mask), dtype=bool)
+    box = grown_box(mask, iterations + 1)
+    if box is not None:
+        out[box] = ndimage.binary_dilation(mask[box], structure=structure, iterations=iterations)
+    return out

@@ -49,7 +49,13 @@ def library_versions(names: tuple[str, ...] = FINGERPRINT_LIBRARIES + ("torch",)
 
     Recorded in every ``<stem>_wmh.json``: masks can change with these releases.
     """
-    return {name: _library_version(name) for name in names}
+    return dict(_versions(tuple(names)))
+
+
+@functools.lru_cache(maxsize=4)
+def _versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    # Read once per process: a cohort worker writes a JSON per subject.
+    return tuple((name, _library_version(name)) for name in names)
 
 
 @functools.lru_cache(maxsize=1)
