@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_environment import environment_line
+
 CONFIGS = [
     ("1 mm, skull off", {"voxel_size_mm": 1.0}),
     ("1 mm, skull on", {"voxel_size_mm": 1.0, "skull": True}),
@@ -34,7 +36,6 @@ _BUILD = """
 import time
 t, c = time.perf_counter(), time.process_time()
 from wmhkit.synth.templates import load_tissue_maps
-from bench_environment import environment_line
 load_tissue_maps({voxel})
 print(time.perf_counter() - t, time.process_time() - c)
 """
@@ -80,8 +81,9 @@ def main(argv=None) -> Path:
         f"Machine: {os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}, no GPU "
         "(the shared 2-core, 24 GB development machine).",
         f"Load average while measuring: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min); "
-        "other jobs shared the 2 cores, so wall times are inflated and the CPU column is the better "
-        "estimate of an idle machine's wall time (make_phantom is single-threaded numpy/scipy).",
+        + ("other jobs shared the cores, so wall times are inflated and the CPU column is the better "
+           "estimate of an idle machine's wall time (make_phantom is single-threaded numpy/scipy)."
+           if load[0] > 1.5 else "about one busy core: the wall times are those of an idle machine."),
         "",
         f"Command: `python benchmarks/synth_speed.py --repeats {args.repeats}` "
         f"(median over seeds 0-{args.repeats - 1}, "

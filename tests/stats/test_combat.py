@@ -53,6 +53,18 @@ def test_equals_neurocombat(options, monkeypatch):
     np.testing.assert_allclose(arrays, expected, atol=1e-6, rtol=0)
 
 
+def test_arrays_give_the_same_answer_in_any_memory_layout():
+    table, features = _toy(seed=5, n=5000, n_features=7)  # more rows than one pass block (2048)
+    design = np.column_stack([table["age"], table["sex"] == "M"]).astype(float)
+    sites = table["site"].to_numpy()
+    row_major = np.ascontiguousarray(table[features].to_numpy())
+    expected = combat_arrays(row_major, sites, design)
+    wide = np.asfortranarray(np.hstack([row_major, row_major]))
+    for layout in (np.asfortranarray(row_major), wide[:, :7], row_major.tolist()):
+        np.testing.assert_allclose(combat_arrays(layout, sites, design), expected, rtol=0, atol=1e-12)
+    assert not np.shares_memory(expected, row_major)
+
+
 def test_no_covariates_equals_neurocombat():
     table, features = _toy(seed=3, n=150, n_features=5)
     with contextlib.redirect_stdout(io.StringIO()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,3 +113,25 @@ def test_flagging_rules_and_reasons():
     assert not flag_outliers(noisy).loc[3, "flagged"]
     assert case_weights(flagged).sum() == n - 3
     assert np.allclose(case_weights(flagged, "downweight", 0.2)[[3, 7, 11]], 0.2)
+
+
+def test_label_volumes_are_in_the_label_images_own_millimetres():
+    from wmhkit.train.cases import make_case
+    from wmhkit.train.cleaning import label_voxel_mm
+
+    # A subject-space case whose network grid has 1.1 mm voxels and a 0.9 x 0.9 x 4 mm label.
+    net_affine = np.diag([1.1, 1.1, 1.1, 1.0])
+    t1 = np.ones((40, 36, 30), dtype=np.float32)
+    lesion = np.zeros(t1.shape, dtype=np.float32)
+    lesion[15:25, 12:22, 10:20] = 1.0  # 11 mm cube edge
+    label_affine = np.diag([0.9, 0.9, 4.0, 1.0])
+    centres = np.indices((49, 44, 8)).reshape(3, -1).T * [0.9, 0.9, 4.0]
+    inside = np.all((centres >= [15 * 1.1, 12 * 1.1, 10 * 1.1]) & (centres <= [24 * 1.1, 21 * 1.1, 19 * 1.1]), axis=1)
+    label = nib.Nifti1Image(inside.reshape(49, 44, 8).astype(np.uint8), label_affine)
+    case = make_case("subject-grid", t1, label, np.eye(4), net_affine=net_affine, slice_axis=2, thickness_mm=4.0)
+    np.testing.assert_allclose(label_voxel_mm(case), [0.9, 0.9, 4.0])
+    checks = label_checks(lesion, case)
+    assert checks["label_ml"] == pytest.approx(inside.sum() * 0.9 * 0.9 * 4.0 / 1000.0)
+    # Cases cached before the size was recorded read it from the network grid, as 1 mm voxels.
+    legacy = dataclasses.replace(case, meta={})
+    np.testing.assert_allclose(label_voxel_mm(legacy), [0.9 / 1.1, 0.9 / 1.1, 4.0 / 1.1])

@@ -123,7 +123,8 @@ def make_case(
     lesion_mni : numpy.ndarray, optional
         Exact lesion mask on the full MNI grid (phantoms; for validation).
     meta : dict, optional
-        Provenance stored with the case.
+        Provenance stored with the case; ``label_voxel_mm`` (the label image's voxel size) is
+        added.
     seed : int, default 0
         Seed for the subsample of brain positions kept for patch centres.
     net_affine : numpy.ndarray, optional
@@ -141,6 +142,9 @@ def make_case(
         net_world_to_label_world=between, slice_axis=slice_axis, thickness_mm=thickness_mm, gap_mm=gap_mm,
     )
     t1 = np.asarray(t1_mni, dtype=np.float32)[crop]
+    meta = dict(meta or {})
+    # The label's own voxel size: label volumes (mL) and check distances are read in it.
+    meta["label_voxel_mm"] = [float(v) for v in np.sqrt((np.asarray(label.affine)[:3, :3] ** 2).sum(axis=0))]
     rng = np.random.default_rng(seed)
     inside = np.argwhere(t1 > 0.2)
     brain_points = inside[rng.choice(len(inside), size=min(_BRAIN_POINTS, len(inside)), replace=False)] if len(
@@ -154,7 +158,7 @@ def make_case(
         lesion_mni=lesion,
         lesion_points=label_lesion_points(geometry, label_data),
         brain_points=brain_points.astype(np.float64),
-        meta=dict(meta or {}),
+        meta=meta,
     )
 
 

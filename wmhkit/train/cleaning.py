@@ -84,7 +84,15 @@ def map_prediction(prob: np.ndarray, case) -> tuple[np.ndarray, np.ndarray]:
 
 
 def label_voxel_mm(case) -> np.ndarray:
-    """Label voxel size (mm) along each label axis of a training case."""
+    """Label voxel size (mm) along each label axis of a training case, in the label image's own mm.
+
+    Read from ``case.meta["label_voxel_mm"]`` (recorded by :func:`wmhkit.train.cases.make_case`).
+    Cases cached before it was recorded fall back to the network grid's mm, taken as 1 mm
+    voxels: off by the MNI alignment's scale, or by the subject grid's departure from 1 mm.
+    """
+    recorded = case.meta.get("label_voxel_mm")
+    if recorded is not None:
+        return np.asarray(recorded, dtype=np.float64)
     label_to_mm = box_affine()[:3, :3] @ np.linalg.inv(case.geometry.net_to_label)[:3, :3]
     return np.sqrt((label_to_mm ** 2).sum(axis=0))
 
