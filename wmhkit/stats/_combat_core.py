@@ -79,12 +79,15 @@ def _site_moments(data, batch, n_sites, covariate_design):
     sum_yy = np.zeros((n_sites, n_features))
     for start in range(0, n, _CHUNK_ROWS):
         rows = slice(start, start + _CHUNK_ROWS)
-        block = data[rows]
-        onehot = np.zeros((len(block), n_sites))
-        onehot[np.arange(len(block)), batch[rows]] = 1.0
-        weights = np.hstack([onehot] + [onehot * covariate_design[rows, k][:, None] for k in range(n_cov)])
+        block, codes = data[rows], batch[rows]
+        # columns [site indicators, site indicators x covariate 1, ...], filled in place
+        weights = np.zeros((len(block), n_sites * (1 + n_cov)))
+        at = np.arange(len(block))
+        weights[at, codes] = 1.0
+        for k in range(n_cov):
+            weights[at, n_sites * (k + 1) + codes] = covariate_design[rows, k]
         cross += weights.T @ block
-        sum_yy += onehot.T @ (block * block)
+        sum_yy += weights[:, :n_sites].T @ (block * block)
     onehot = np.zeros((n, n_sites))
     onehot[np.arange(n), batch] = 1.0
     pairs = (covariate_design[:, :, None] * covariate_design[:, None, :]).reshape(n, n_cov * n_cov)
