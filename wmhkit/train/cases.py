@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wmhkit.io import atomic_path, code_fingerprint, write_json
+from wmhkit.io import atomic_path, code_fingerprint, voxel_sizes_mm, write_json
 from wmhkit.segmentation.network import MNI_BRAIN_BOX
 from wmhkit.train.geometry import LabelGeometry
 
@@ -144,7 +144,7 @@ def make_case(
     t1 = np.asarray(t1_mni, dtype=np.float32)[crop]
     meta = dict(meta or {})
     # The label's own voxel size: label volumes (mL) and check distances are read in it.
-    meta["label_voxel_mm"] = [float(v) for v in np.sqrt((np.asarray(label.affine)[:3, :3] ** 2).sum(axis=0))]
+    meta["label_voxel_mm"] = [float(v) for v in voxel_sizes_mm(label)]
     rng = np.random.default_rng(seed)
     inside = np.argwhere(t1 > 0.2)
     brain_points = inside[rng.choice(len(inside), size=min(_BRAIN_POINTS, len(inside)), replace=False)] if len(
