@@ -114,8 +114,12 @@ def oracle_row(t1, reference, reaches=(1, 2)) -> dict:
     return row
 
 
-def perfect_oracle_row(seed: int, burden: float, reference) -> dict:
-    """Section 4 of the module docstring: Dice of the perfect-knowledge oracle, noisy and noise-free."""
+def perfect_oracle_row(seed: int, burden: float, t1, reference) -> dict:
+    """Section 4 of the module docstring: Dice of the perfect-knowledge oracle, noisy and noise-free.
+
+    ``t1`` and ``reference`` are the phantom of ``seed`` and ``burden`` as made; only its
+    noise-free and lesion-free twins are made here.
+    """
     from unittest import mock
 
     from scipy import ndimage
@@ -123,19 +127,17 @@ def perfect_oracle_row(seed: int, burden: float, reference) -> dict:
     import wmhkit.synth.contrast as contrast
     from wmhkit.synth import make_phantom
 
-    def t1_of(lesion_burden: float, noise: bool):
-        with warnings.catch_warnings():
+    def noise_free_t1(lesion_burden: float):
+        # the same phantom, its T1 without Rician noise (noise is the last draw of the T1 stream,
+        # so the parameters, noise level included, are those of the phantom as made)
+        with warnings.catch_warnings(), mock.patch.object(contrast, "_rician", lambda rng, image, sigma: image):
             warnings.simplefilter("ignore")
-            if noise:
-                phantom = make_phantom(seed=seed, lesion_burden=lesion_burden, voxel_size_mm=1.0)
-            else:  # the same phantom, its T1 without Rician noise (noise is the last draw of the T1 stream)
-                with mock.patch.object(contrast, "_rician", lambda rng, image, sigma: image):
-                    phantom = make_phantom(seed=seed, lesion_burden=lesion_burden, voxel_size_mm=1.0)
+            phantom = make_phantom(seed=seed, lesion_burden=lesion_burden, voxel_size_mm=1.0)
         return np.asanyarray(phantom.t1.dataobj, dtype=np.float32), phantom.params
 
-    observed, params = t1_of(burden, True)
-    noise_free, _ = t1_of(burden, False)
-    lesion_free, _ = t1_of(0.0, False)
+    observed = np.asanyarray(t1.dataobj, dtype=np.float32)
+    noise_free, params = noise_free_t1(burden)
+    lesion_free, _ = noise_free_t1(0.0)
     truth = np.asanyarray(reference.dataobj) > 0
     # the white-matter level times the bias field, from the noise-free lesion-free image
     level = float(np.median(lesion_free[lesion_free > 0.85 * np.percentile(lesion_free[lesion_free > 0], 90)]))
@@ -178,7 +180,7 @@ def main(argv=None) -> int:
         seed, burden = args.first_seed + k, BURDENS[k % len(BURDENS)]
         t1, reference = cached_phantom(seed, burden, make_phantom)
         rows.append({"seed": seed, "lesion_burden": burden, **resampling_row(t1, reference),
-                     **oracle_row(t1, reference), **perfect_oracle_row(seed, burden, reference)})
+                     **oracle_row(t1, reference), **perfect_oracle_row(seed, burden, t1, reference)})
         for slice_mm in (3.0, 5.0):
             labels.append(label_row(seed, burden, slice_mm))
         print(rows[-1], labels[-2:], flush=True)

@@ -17,11 +17,10 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from wmhkit.io import ImgLike, check_img, new_img_like
+from wmhkit.io import ImgLike, cached_array, check_img, new_img_like
 from wmhkit.preprocess.alignment import MNIAlignment
 from wmhkit.preprocess.intensity import intensity_levels
 from wmhkit.preprocess.resampling import resample_array
-from wmhkit.io import cached_array
 from wmhkit.preprocess.templates import TEMPLATE_AFFINE, template_data
 
 __all__ = ["brain_mask", "DARK_FRACTION", "BRIGHT_FRACTION", "CORE_MM"]
