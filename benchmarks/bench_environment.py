@@ -29,3 +29,11 @@ def environment_line() -> str:
     libraries = ", ".join(f"{name} {version}" for name, version in library_versions().items())
     return (f"Environment: CPU {cpu_model()}; Python {platform.python_version()}; {libraries}; "
             f"wmhkit code fingerprint {code_fingerprint()} (`wmhkit.io.code_fingerprint`).")
+
+
+def markdown_table(table) -> str:
+    """A pandas DataFrame as a Markdown table (floats as ``%g``), without the tabulate package."""
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]
+    return "\n".join(lines)

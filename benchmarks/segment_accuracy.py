@@ -12,7 +12,7 @@ Usage::
     python benchmarks/segment_accuracy.py [--n 20] [--first-seed 10000] [--method model baseline]
 
 Writes ``benchmarks/results/segment_accuracy.md`` and a per-phantom
-``benchmarks/results/segment_accuracy.csv``. Targets (DESIGN.md section 7): Dice >= 0.80,
+``benchmarks/results/segment_accuracy.csv``. Targets (docs/results.md): Dice >= 0.80,
 lesion F1 >= 0.70, AVD <= 15 %.
 """
 

@@ -28,7 +28,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bench_environment import environment_line
+from bench_environment import environment_line, markdown_table
 from segment_accuracy import BURDENS, RESULTS, cached_phantom
 
 THRESHOLDS = (0.3, 0.4, 0.45, 0.5, 0.6, 0.7)
@@ -72,13 +72,6 @@ def probability_maps(t1, loaded, flip_average: bool, thresholds, contacts):
             on_input = back(kept)
             on_input[~brain] = 0.0
             yield threshold, contact, on_input, prepared.img.affine
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -143,7 +136,7 @@ def main(argv=None) -> int:
         "",
         environment_line(),
         "",
-        _markdown(summary),
+        markdown_table(summary),
         "",
     ]
     (RESULTS / f"segment_postprocess_sweep{args.out_suffix}.md").write_text("\n".join(text))

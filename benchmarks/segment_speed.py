@@ -1,4 +1,4 @@
-"""End-to-end time and peak memory of ``wmhkit segment`` (DESIGN.md section 7).
+"""End-to-end time and peak memory of ``wmhkit segment`` against its targets (docs/results.md).
 
 Runs the command line in a fresh process (load to written outputs, regional table included)
 under ``/usr/bin/time -v`` and reads each stage's time from the ``<stem>_wmh.json`` it writes.
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
         " (each run is a fresh `python -m wmhkit segment IMAGE --out DIR --method METHOD` process under"
         " `/usr/bin/time -v`; load to written outputs, regional table included).",
         "",
-        "Targets (DESIGN.md section 7): real 1.75 mm head <= 10 s and <= 1.2 GB; 512 x 512 x 300 input < 3 GB.",
+        "Targets (docs/results.md): real 1.75 mm head <= 10 s and <= 1.2 GB; 512 x 512 x 300 input < 3 GB.",
         "",
     ]
     if skipped:

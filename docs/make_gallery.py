@@ -32,11 +32,9 @@ from scipy import ndimage  # noqa: E402
 
 from wmhkit import plotting, stats  # noqa: E402
 from wmhkit.synth.cohort import make_cohort  # noqa: E402
+from wmhkit.synth.regional import bullseye_regions  # noqa: E402
 
 logger = logging.getLogger("make_gallery")
-
-LOBES = ("frontal", "parietal", "temporal", "occipital")
-DEPTHS = ("depth1", "depth2", "depth3", "depth4")
 
 
 def cohort_figures(out: Path, dpi: int) -> None:
@@ -46,10 +44,12 @@ def cohort_figures(out: Path, dpi: int) -> None:
     for column in regions:
         table[f"log_{column}"] = stats.log1p_ml(table[column])
     features = [f"log_{c}" for c in regions]
-    harmonised = stats.harmonize(table, features, covariates=["age", "sex"], suffix="_h").table
+    # age as a smooth term (ComBat-GAM): WMH grows faster with age, a straight line would misfit it
+    harmonised = stats.harmonize(table, features, covariates=["sex"], smooth=["age"], suffix="_h").table
     harmonised["wmh_ml_harmonised"] = np.expm1(harmonised["log_wmh_ml_h"])
     plotting.save_figure(plotting.plot_site_effect(harmonised), out / "site_effect.png", dpi=dpi)
 
+    # location-scale-shape centiles, drawn over each sex's observed ages only
     curves = stats.fit_centiles(harmonised, "log_wmh_ml_h").curves()
     trajectory = stats.fit_trajectory(harmonised, "log_wmh_ml_h", site=None, back_transform="log1p").predict()
     fig = plotting.plot_burden_vs_age(harmonised, value="wmh_ml_harmonised", centiles=curves, centile_value="value",
@@ -76,14 +76,10 @@ def cohort_figures(out: Path, dpi: int) -> None:
                                   title="Measured versus true WMH (synthetic site effects)")
     plotting.save_figure(fig, out / "agreement.png", dpi=dpi)
 
-    # Lobe x depth cells from the cohort's marginal shares (a stand-in for a regions table).
-    sample = table.sample(400, random_state=0)
-    rows = [
-        {"subject": r["subject_id"], "dementia": "yes" if r["dementia"] else "no", "wedge": lobe, "ring": ring + 1,
-         "lesion_ml": r[f"wmh_{lobe}_ml"] * r[f"wmh_{depth}_ml"] / max(r["wmh_ml"], 1e-6)}
-        for _, r in sample.iterrows() for lobe in LOBES for ring, depth in enumerate(DEPTHS)
-    ]
-    fig = plotting.plot_bullseye(pd.DataFrame(rows), group="dementia", statistic="median",
+    # The 36-region bullseye table (both hemispheres, basal ganglia/thalamus) of 400 synthetic subjects.
+    regions = bullseye_regions(table.sample(400, random_state=0), seed=0)
+    regions["dementia"] = np.where(regions["dementia"] == 1, "yes", "no")
+    fig = plotting.plot_bullseye(regions, group="dementia", statistic="median",
                                  title="Median regional WMH by dementia status")
     plotting.save_figure(fig, out / "bullseye_group.png", dpi=dpi)
 

@@ -6,6 +6,7 @@ import logging
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from wmhkit.cohort import discover_inputs
@@ -103,3 +104,19 @@ def test_missing_source(tmp_path):
         discover_inputs(tmp_path / "nothing")
     with pytest.raises(TableError, match="No NIfTI"):
         discover_inputs(str(tmp_path / "*.nii.gz"))
+
+
+def test_bids_sessions_tsv_carries_dates_and_ages_per_session(bids):
+    (bids / "sub-02/sub-02_sessions.tsv").write_text(
+        "session_id\tacq_time\tage\nses-1\t2012-03-01T10:00:00\t80.5\nses-2\t2015-04-02T09:30:00\t83.6\n")
+    table = discover_inputs(bids)
+    assert table["acq_time"].tolist()[1:] == ["2012-03-01T10:00:00", "2015-04-02T09:30:00"]
+    assert pd.isna(table["acq_time"].iloc[0])
+    # the session's age wins; the participant's moves aside
+    assert table["age"].tolist()[1:] == [80.5, 83.6] and table["participants_age"].tolist() == [71, 80.5, 80.5]
+    (bids / "sub-02/sub-02_sessions.tsv").write_text("session_id\tage\nses-1\t80\nses-1\t81\n")
+    with pytest.raises(TableError, match="ses-1 twice"):
+        discover_inputs(bids)
+    (bids / "sub-02/sub-02_sessions.tsv").write_text("session\tage\n1\t80\n")
+    with pytest.raises(TableError, match="no session_id column"):
+        discover_inputs(bids)

@@ -25,6 +25,7 @@ NOTEBOOKS = {
     "03_burden_vs_age.ipynb": ["wmhkit.stats", "wmhkit.synth"],
     "04_dementia_risk.ipynb": ["wmhkit.stats", "wmhkit.synth"],
     "05_training.ipynb": ["wmhkit.train", "wmhkit.synth"],
+    "06_progression.ipynb": ["wmhkit.stats", "wmhkit.synth"],
 }
 #: Seconds one notebook may take with small parameters.
 TIMEOUT_S = 600
@@ -89,3 +90,12 @@ def test_notebook_runs_on_a_user_table(name, tmp_path, monkeypatch):
     _execute(name, tmp_path, monkeypatch, {"COHORT_TABLE": repr(str(table))})
     outputs = list((tmp_path / "wmhkit_outputs").rglob("*.png"))
     assert outputs, f"{name} wrote no figure"
+
+
+@pytest.mark.slow
+def test_progression_notebook_runs_twice_in_a_row(tmp_path, monkeypatch):
+    """Notebook 06 from the same folder twice: nothing it writes on the first run breaks the second."""
+    first = _execute("06_progression.ipynb", tmp_path, monkeypatch)
+    second = _execute("06_progression.ipynb", tmp_path, monkeypatch)
+    assert (tmp_path / "wmhkit_outputs" / "06_progression" / "progression_by_baseline.png").is_file()
+    print(f"06_progression.ipynb executed in {first:.1f} s, then {second:.1f} s")

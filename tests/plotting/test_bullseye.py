@@ -68,3 +68,31 @@ def test_explicit_columns_and_errors(regions):
         plot_bullseye(regions.drop(columns="region"))
     with pytest.raises(TableError, match="ring number"):
         split_bullseye_region("frontal")
+
+
+def test_standard_bullseye_has_36_cells_matching_the_regional_table():
+    """Both hemispheres and the basal ganglia/thalamus: one cell per region of the 36-region table, per group."""
+    from wmhkit.synth.cohort import make_cohort
+    from wmhkit.synth.regional import BULLSEYE_REGION_NAMES, bullseye_regions
+
+    regions = bullseye_regions(make_cohort(60, seed=3).table, seed=1)
+    subject = regions[regions["subject"] == regions["subject"].iloc[0]]
+    fig = plot_bullseye(subject, vmin=0, vmax=float(subject["lesion_ml"].max()))
+    polar = [ax for ax in fig.axes if ax.name == "polar"][0]
+    cells = _cells(polar)
+    assert len(cells) == 36 == len(BULLSEYE_REGION_NAMES)
+    assert {t.get_text() for t in polar.texts} == {
+        "Frontal L", "Parietal L", "Temporal L", "Occipital L", "Frontal R", "Parietal R", "Temporal R", "Occipital R",
+        "Basal ganglia thalamus"}
+    # one to one: each region's value has its own cell, in its colour
+    norm_colour = colormaps["viridis"]
+    top = float(subject["lesion_ml"].max())
+    colours = [np.asarray(c.get_facecolor()) for c in cells]
+    for value in subject["lesion_ml"]:
+        assert sum(np.allclose(colour, norm_colour(value / top)) for colour in colours) >= 1
+    # the basal ganglia/thalamus wedge sits at the bottom, hemispheres left and right of the midline
+    labels = {t.get_text(): t.get_position()[0] % (2 * np.pi) for t in polar.texts}
+    assert abs(labels["Basal ganglia thalamus"] - 1.5 * np.pi) < 1e-6
+    assert all(np.cos(labels[f"{lobe} L"] ) < 0 < np.cos(labels[f"{lobe} R"]) for lobe in ("Parietal", "Temporal"))
+    group = plot_bullseye(regions.assign(dementia=regions["dementia"].map({0: "no", 1: "yes"})), group="dementia")
+    assert all(len(_cells(ax)) == 36 for ax in group.axes if ax.name == "polar")

@@ -71,3 +71,25 @@ def test_missing_columns_and_bad_transform_raise(cohort_table):
 
 def test_centile_labels():
     assert [centile_label(c) for c in (1, 12, 22, 97.5)] == ["1st", "12th", "22nd", "97.5th"]
+
+
+def test_extension_beyond_the_data_is_dashed_and_labelled():
+    from wmhkit.stats import fit_centiles
+    from wmhkit.synth.cohort import make_cohort
+
+    table = make_cohort(600, seed=1).table
+    table["log_wmh"] = np.log1p(table["wmh_ml"])
+    result = fit_centiles(table, "log_wmh", quantiles=(0.1, 0.5, 0.9))
+    fitted = plot_burden_vs_age(table, centiles=result.curves(), centile_value="value", back_transform="log1p")
+    for ax in fitted.axes:
+        assert all(line.get_linestyle() == "-" for line in ax.lines) and "extrapolated" not in {t.get_text() for t in ax.texts}
+    extended = plot_burden_vs_age(table, centiles=result.curves(extend_to=(40, 100)), centile_value="value",
+                                  back_transform="log1p")
+    for ax, sex in zip(extended.axes, ("F", "M")):
+        low, high = result.age_ranges[sex]
+        solid = [line for line in ax.lines if line.get_linestyle() == "-"]
+        dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+        assert len(solid) == 3 and len(dashed) == 6  # each curve: fitted part, extension below and above
+        assert all(low - 1e-6 <= x <= high + 1e-6 for line in solid for x in line.get_xdata())
+        assert min(line.get_xdata().min() for line in dashed) == 40 and max(line.get_xdata().max() for line in dashed) == 100
+        assert "extrapolated" in {t.get_text() for t in ax.texts}

@@ -85,3 +85,23 @@ def test_tissue_levels_ignore_dark_half():
     ratio[:10] -= 0.3  # grey matter mixed into the white-matter prior by misalignment
     levels = tissue_levels(ratio, wm, np.zeros_like(ratio), np.zeros_like(ratio))
     assert levels["wm_sd"] == pytest.approx(0.03, rel=0.25)
+
+
+def test_surface_reach_keeps_a_deep_load_connected_to_the_cortex(rng):
+    """A deep lesion joined to the cortex by a dark channel is removed whole by default; with a
+    surface reach only the part near the cortex is."""
+    t1, wm_p, gm_p, csf_p, lesions, ventricle, cortex = _brain(rng)
+    t1 = t1.copy()
+    deep = np.zeros(SHAPE, bool)
+    deep[38:47, 24:34, 26:34] = True
+    channel = np.zeros(SHAPE, bool)
+    channel[44:62, 28:31, 29:32] = True  # from the deep lesion out through the white matter to the cortex
+    t1[(deep | channel) & (wm_p > 0.05)] = 0.8
+    wm_p = np.where(deep, 1.0, wm_p).astype(np.float32)  # deep white matter in the template
+    zone = ndimage.binary_dilation(ventricle, iterations=4)
+    default, _ = baseline_probability(t1, wm_p, gm_p, csf_p, ventricle_zone=zone)
+    reached, _ = baseline_probability(t1, wm_p, gm_p, csf_p, ventricle_zone=zone, surface_reach_mm=4)
+    inner = deep & (np.indices(SHAPE)[0] < 43)
+    assert (default[inner] >= 0.5).mean() < 0.2
+    assert (reached[inner] >= 0.5).mean() > 0.8
+    assert not ((reached >= 0.5) & channel & (np.indices(SHAPE)[0] >= 56)).any()  # the end at the cortex

@@ -51,3 +51,12 @@ def test_errors(cohort_table):
         fit_trajectory(cohort_table.assign(age=bad), "log_wmh")
     with pytest.raises(TableError, match="single site"):
         fit_trajectory(cohort_table.assign(site="one"), "log_wmh")
+
+
+def test_predictions_stay_within_each_sexs_ages(cohort_table):
+    table = cohort_table[(cohort_table["sex"] == "M") | (cohort_table["age"] < 80)]
+    curve = fit_trajectory(table, "log_wmh", site=None, df=3).predict(n_points=20)
+    for sex, rows in curve.groupby("sex"):
+        ages = table.loc[table["sex"] == sex, "age"]
+        assert rows["age"].min() == pytest.approx(ages.min()) and rows["age"].max() == pytest.approx(ages.max())
+    assert curve.loc[curve["sex"] == "F", "age"].max() < 80 < curve.loc[curve["sex"] == "M", "age"].max()

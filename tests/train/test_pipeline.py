@@ -133,3 +133,14 @@ def test_cases_built_by_other_code_are_reused_with_one_warning(phantom_manifest,
         _mni_case(phantom_manifest, tmp_path)
     assert caplog.text.count("1 of 1 cached cases") == 1 and "p11" in caplog.text
     assert (folder / "t1.npy").stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+def test_training_heads_leave_out_the_held_out_head(tmp_path):
+    from wmhkit.synth.real_masks import HELD_OUT_HEADS
+    from wmhkit.train.pipeline import training_heads
+
+    for name in ["head_a", "head_b", *HELD_OUT_HEADS]:
+        (tmp_path / f"{name}.nii.gz").write_bytes(b"")
+    assert [h.name for h in training_heads(tmp_path, HELD_OUT_HEADS)] == ["head_a.nii.gz", "head_b.nii.gz"]
+    assert len(training_heads(tmp_path)) == 3
+    assert training_heads(tmp_path / "missing") == [] and training_heads(None) == []

@@ -80,3 +80,54 @@ def labelled_ml(case):
 def test_unknown_space_is_refused():
     with pytest.raises(OptionError, match="data.space"):
         phantom_case(4321, {**OPTIONS, "space": "talairach"})
+
+
+def test_real_masks_drawn_for_training_never_held_out(tmp_path):
+    from wmhkit.synth.real_masks import HELD_OUT_MASKS
+    from wmhkit.train.recipe import draw_acquisition
+
+    import nibabel as nib
+
+    for name in ["ms_lesions_90", "ms_lesions_91", *HELD_OUT_MASKS]:
+        nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.uint8), np.eye(4)), tmp_path / f"{name}.nii.gz")
+    options = {"real_mask_share": 1.0, "real_mask_dir": str(tmp_path), "skull_strip_share": 0.5}
+    drawn = [draw_acquisition(seed, options) for seed in range(60)]
+    chosen = {d["real_lesion_mask"] for d in drawn if d["lesion_burden"] > 0}
+    assert chosen and all(c is not None for c in chosen)
+    assert {c.split("/")[-1].split(".")[0] for c in chosen} <= {"ms_lesions_90", "ms_lesions_91"}
+    assert all(d["real_lesion_mask"] is None for d in drawn if d["lesion_burden"] == 0)
+    assert 10 < sum(d["skull_strip"] for d in drawn) < 50
+    # The draws that existed before real masks are unchanged by the new options.
+    plain = [draw_acquisition(seed) for seed in range(60)]
+    for a, b in zip(drawn, plain):
+        assert {k: a[k] for k in ("lesion_burden", "flair_slice_mm", "flair_orientation", "skull")} == \
+               {k: b[k] for k in ("lesion_burden", "flair_slice_mm", "flair_orientation", "skull")}
+        assert b["real_lesion_mask"] is None and not b["skull_strip"]
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_real_head_case_with_a_real_mask(real_t1_1p75mm):
+    """A real head with a real lesion mask placed through its alignment, skull-stripped: the
+    lesions sit in the head's white matter and its T1 is darker there; a healthy variant has none."""
+    from wmhkit.synth.real_masks import real_mask_paths
+    from wmhkit.train.recipe import real_anatomy_case
+
+    masks = real_mask_paths(role="train")
+    if not masks:
+        pytest.skip("real lesion masks are absent (../shared not beside the checkout)")
+    options = {"space": "subject", "real_mask_share": 1.0, "skull_strip_share": 1.0, "healthy_fraction": 0.0}
+    case = real_anatomy_case(real_t1_1p75mm, 7, options)
+    assert case.meta["params"]["real_lesion_mask"] and case.meta["params"]["skull_strip"]
+    lesion = np.asarray(case.lesion_mni) > 0
+    t1 = np.asarray(case.t1, dtype=np.float32)
+    assert lesion.sum() > 100 and len(case.lesion_points) > 0
+    # Skull-stripped: the corners of the box are background.
+    assert t1[:3, :3, :3].max() < 0.05
+    # Lesions are darker than the white matter around them, but not as dark as grey matter usually is.
+    from scipy import ndimage
+
+    around = ndimage.binary_dilation(lesion, iterations=3) & ~ndimage.binary_dilation(lesion) & (t1 > 0.9)
+    assert 0.55 < np.median(t1[lesion]) / np.median(t1[around]) < 0.99
+    healthy = real_anatomy_case(real_t1_1p75mm, 7, {**options, "real_healthy": True})
+    assert not np.asarray(healthy.lesion_mni).any() and np.asarray(healthy.label).max() == 0

@@ -4,6 +4,10 @@ Each subcommand lives in its own module ``wmhkit.cli.<name>`` with two functions
 ``register(subparsers)`` adds its parser (and sets ``func``), and the function it sets runs
 it and returns an exit code. Modules import heavy libraries (torch, Dask) inside the run
 function so that ``wmhkit --help`` stays fast.
+
+The global flags ``-q/--quiet``, ``-v/--verbose`` and ``--debug`` work before or after the
+subcommand (``wmhkit -q segment a.nii.gz --out d`` and ``wmhkit segment a.nii.gz --out d -q``);
+``-v`` counts add up across both places.
 """
 
 from __future__ import annotations
@@ -29,9 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="White-matter hyperintensities from 3D T1: segmentation, training, regions, cohorts.",
     )
     parser.add_argument("--version", action="version", version=f"wmhkit {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    _add_global_flags(parser, level=0)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -41,7 +43,67 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+    _add_global_flags_below(parser, level=1)
     return parser
+
+
+#: The flags that work anywhere on the command line, before or after a subcommand.
+GLOBAL_FLAGS = ("debug", "verbose", "quiet")
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, level: int) -> None:
+    """Add ``--debug``, ``-v/--verbose`` and ``-q/--quiet`` to one parser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The top-level parser (``level`` 0) or a subcommand's parser.
+    level : int
+        Depth below ``wmhkit``: 0 for the top-level parser, 1 for ``wmhkit segment``, 2 for
+        ``wmhkit cohort run``. Below the top each parser stores its flags under its own
+        names (``debug_1``, ``verbose_1``, ...) with no default, because argparse parses a subcommand into a
+        fresh namespace and copies it over the caller's: a shared name would let ``-v`` after
+        the subcommand replace, rather than add to, a ``-v`` before it. :func:`_merge_global_flags`
+        combines them.
+    """
+    suffix = f"_{level}" if level else ""
+    unset = argparse.SUPPRESS
+    parser.add_argument("--debug", dest=f"debug{suffix}", action="store_true", default=unset if level else False,
+                        help="show full tracebacks for errors")
+    parser.add_argument("-v", "--verbose", dest=f"verbose{suffix}", action="count", default=unset if level else 0,
+                        help="more log messages (-vv for debug)")
+    parser.add_argument("-q", "--quiet", dest=f"quiet{suffix}", action="store_true", default=unset if level else False,
+                        help="only warnings and errors")
+
+
+def _add_global_flags_below(parser: argparse.ArgumentParser, level: int) -> None:
+    """Give every subcommand parser under ``parser`` (at any depth) the global flags."""
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk of subparsers
+        if not isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            continue
+        seen = set()
+        for child in action.choices.values():
+            if id(child) in seen:  # an alias names the same parser twice
+                continue
+            seen.add(id(child))
+            _add_global_flags(child, level)
+            _add_global_flags_below(child, level + 1)
+
+
+def _merge_global_flags(args: argparse.Namespace) -> argparse.Namespace:
+    """Combine the global flags given at every level into ``args.debug/verbose/quiet``.
+
+    ``-v`` counts add up (``wmhkit -v segment ... -v`` is ``-vv``); ``-q`` and ``--debug`` hold
+    when given anywhere. The per-level attributes are removed.
+    """
+    for name in GLOBAL_FLAGS:
+        for key in [k for k in vars(args) if k.startswith(f"{name}_") and k[len(name) + 1:].isdigit()]:
+            value = vars(args).pop(key)
+            if name == "verbose":
+                args.verbose += value
+            else:
+                setattr(args, name, getattr(args, name) or value)
+    return args
 
 
 def configure_logging(verbose: int = 0, quiet: bool = False):
@@ -68,7 +130,7 @@ def configure_logging(verbose: int = 0, quiet: bool = False):
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 2 a user error, 1 a failure)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _merge_global_flags(parser.parse_args(argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

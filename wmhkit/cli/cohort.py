@@ -2,8 +2,10 @@
 
 ``wmhkit cohort run INPUT --out DERIV`` processes every T1 (resumable; local processes or a
 Dask cluster); ``wmhkit cohort report INPUT --out DERIV`` rebuilds the combined table, the
-QC report and the group map from what is already in DERIV. The exit code is 0 when every
-subject succeeded, 1 when any failed (see ``wmhkit_errors.tsv``), 2 for a usage error.
+QC report and the group map from what is already in DERIV. One run at a time may use DERIV:
+a second one refuses at once (the lock goes with the process that holds it, even after
+``kill -9``). The exit code is 0 when every subject succeeded, 1 when any failed (see
+``wmhkit_errors.tsv``), 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def register(subparsers) -> None:
                             help="ConvNet model (default) or the classical baseline")
     run_parser.add_argument("--model", default="default", help="model name or .pt path (default: default)")
     run_parser.add_argument("--threshold", type=float, help="probability threshold for the mask (default: the model's)")
+    run_parser.add_argument("--force", action="store_true",
+                            help="segment images that do not look like a brain T1 anyway (recorded in each JSON)")
     run_parser.add_argument("--no-resume", dest="resume", action="store_false",
                             help="recompute subjects whose outputs are already complete")
     run_parser.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML QC report")
@@ -65,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from wmhkit.cohort.worker import DEFAULT_PROCESSOR
 
     options = {} if args.threshold is None else {"threshold": args.threshold}
+    if args.force:
+        options["force"] = True
     result = run_cohort(
         args.input, args.out, workers=args.workers, threads_per_worker=args.threads, scheduler=args.scheduler,
         method=args.method, model=args.model,
@@ -77,10 +83,12 @@ def run(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     """Run ``wmhkit cohort report``: rebuild the outputs of a run from its per-subject files."""
     from wmhkit.cohort import build_table, discover_inputs, write_group_map, write_report
+    from wmhkit.cohort.lock import cohort_lock
     from wmhkit.cohort.table import write_tables
 
-    table = build_table(discover_inputs(args.input), args.out)
-    _, errors_path = write_tables(table, args.out)
-    write_group_map(table, args.out)
-    print(f"wmhkit cohort: report {write_report(table, args.out)}")
+    with cohort_lock(args.out, action="cohort report"):  # not while a run writes the same table
+        table = build_table(discover_inputs(args.input), args.out)
+        _, errors_path = write_tables(table, args.out)
+        write_group_map(table, args.out)
+        print(f"wmhkit cohort: report {write_report(table, args.out)}")
     return _print_summary(table, args.out, errors_path)

@@ -77,6 +77,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--device", default="cpu", help="torch device for the network: cpu (default) or cuda")
     parser.add_argument("--no-regions", action="store_true", help="skip the regional table")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="segment an image that does not look like a brain T1 (a FLAIR, T2 or PD image, no brain found) "
+        "anyway; the override is recorded in <stem>_wmh.json",
+    )
     parser.set_defaults(func=run)
 
 
@@ -111,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 space=args.space,
                 flip_average=args.flip_average,
                 max_cortex_contact=args.max_cortex_contact,
+                force=args.force,
             )
             paths = result.save(out_dir)
         except WmhkitError as exc:

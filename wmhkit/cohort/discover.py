@@ -5,7 +5,12 @@ Every source becomes the same table, one row per input image, with the columns
 ``subject``, ``session`` (empty when none), ``stem`` (file name without its ending, BIDS
 entities kept), ``input_path`` (absolute) and ``out_subdir`` (where the outputs go inside a
 BIDS-derivatives folder: ``sub-<subject>/[ses-<session>/]anat``), followed by any
-participant columns (BIDS ``participants.tsv`` or the manifest's own extra columns).
+participant columns (BIDS ``participants.tsv`` or the manifest's own extra columns) and, for a
+BIDS dataset with sessions, the session columns of each subject's ``sub-<label>_sessions.tsv``
+(``acq_time``, an age at the session, ...), so that repeated scans keep their dates or ages
+(what :func:`wmhkit.stats.fit_progression` needs). A session column named like a participant
+column (``age``) holds the session's value; the participant value moves to
+``participants_<name>``.
 """
 
 from __future__ import annotations
@@ -110,7 +115,28 @@ def _discover_bids(root: Path) -> pd.DataFrame:
             raise TableError(f"{participants} lists participant sub-{dup} twice; keep one row per participant.")
         extra = extra.drop(columns=[c for c in extra.columns if c in KEY_COLUMNS and c != "subject"])
         table = table.merge(_numeric(extra), on="subject", how="left")
+    sessions = _sessions(root)
+    if len(sessions) and len(table):
+        clash = [c for c in sessions.columns if c in table.columns and c not in ("subject", "session")]
+        table = table.rename(columns={c: f"participants_{c}" for c in clash})
+        table = table.merge(_numeric(sessions), on=["subject", "session"], how="left")
     return table
+
+
+def _sessions(root: Path) -> pd.DataFrame:
+    """Every subject's ``sub-<label>_sessions.tsv``, stacked: subject, session, then its columns."""
+    parts = []
+    for path in sorted(root.glob("sub-*/sub-*_sessions.tsv")):
+        frame = pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a", ""])
+        if "session_id" not in frame.columns:
+            raise TableError(f"{path} has no session_id column; add it (values like ses-01).")
+        frame["session"] = frame.pop("session_id").map(lambda s: subject_label(s[4:] if str(s).startswith("ses-") else s))
+        if frame["session"].duplicated().any():
+            dup = frame.loc[frame["session"].duplicated(), "session"].iloc[0]
+            raise TableError(f"{path} lists session ses-{dup} twice; keep one row per session.")
+        frame.insert(0, "subject", subject_label(path.parent.name))
+        parts.append(frame.drop(columns=[c for c in frame.columns if c in KEY_COLUMNS and c not in ("subject", "session")]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["subject", "session"])
 
 
 def _numeric(table: pd.DataFrame) -> pd.DataFrame:

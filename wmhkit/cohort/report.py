@@ -113,7 +113,8 @@ def report_html(table: pd.DataFrame, out_dir: str | Path, *, title: str = "wmhki
         f"<h1>{html.escape(title)}</h1><p id=\"summary\">{html.escape(summary)}</p>"
         f"<p>Click a column header to sort. Flags: alignment (MNI alignment quality below threshold), etiv "
         f"(implausible eTIV), lesion_extreme (lesion volume extreme for the cohort), contrast (white matter not "
-        f"brighter than grey matter: probably not a T1).</p>{figure}"
+        f"brighter than grey matter: probably not a T1), forced (segmented with --force although it did not "
+        f"look like a brain T1). A failed row's error says why, e.g. an image refused as not a brain T1.</p>{figure}"
         f'<table id="subjects"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
         "</body></html>\n"
     )

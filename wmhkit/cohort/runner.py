@@ -16,7 +16,9 @@ import pandas as pd
 
 from wmhkit import __version__
 from wmhkit.cohort.discover import discover_inputs
-from wmhkit.cohort.worker import DEFAULT_PROCESSOR, error_text, init_worker, process_subject
+from wmhkit.cohort.lock import cohort_lock
+from wmhkit.cohort.worker import (DEFAULT_PROCESSOR, discard_outputs, error_text, init_worker, process_subject,
+                                  write_error)
 from wmhkit.errors import OptionError
 from wmhkit.io import write_json
 
@@ -149,9 +151,9 @@ def _result_or_failure(future, task: dict) -> dict:
         from wmhkit.cohort.resume import cohort_paths
         from wmhkit.io import OutputPaths
 
-        error_json = cohort_paths(OutputPaths(Path(task["out_dir"]), task["stem"]))["error_json"]
-        error_json.parent.mkdir(parents=True, exist_ok=True)
-        write_json({"input": task["input_path"], "input_sha256": None, "error": error}, error_json)
+        paths = OutputPaths(Path(task["out_dir"]), task["stem"])
+        discard_outputs(paths)
+        write_error(cohort_paths(paths)["error_json"], {"input": task["input_path"], "input_sha256": None, "error": error})
         return {"stem": task["stem"], "status": "failed", "error": error,
                 "seconds": float("nan"), "peak_rss_mb": float("nan"), "pid": None}
 
@@ -169,8 +171,11 @@ def _run_dask(tasks: list[dict], scheduler, method: str, model: str) -> Iterator
             except OSError as exc:
                 raise OptionError(f"Option --scheduler {scheduler}: cannot reach a Dask scheduler ({exc}); "
                                   "check the address (tcp://host:8786).") from None
-        # The model is loaded once per Dask worker process (init_worker caches it there).
-        client.run(init_worker, method, model, 1)
+        # The model is loaded once per Dask worker process (init_worker caches it there), also in
+        # the workers a nanny starts after one died mid-run (the scheduler retries its task there).
+        from wmhkit.cohort.dask_setup import PLUGIN_NAME, WorkerSetup
+
+        client.register_plugin(WorkerSetup(method, model, 1), name=PLUGIN_NAME)
         futures = [client.submit(process_subject, task, key=f"wmhkit-{task['stem']}-{time.time_ns()}", pure=False)
                    for task in tasks]
         by_key = {future.key: task for future, task in zip(futures, tasks)}
@@ -208,6 +213,7 @@ def run_cohort(
     progress: bool | None = None,
     processor: str = DEFAULT_PROCESSOR,
     on_result: Callable[[dict], None] | None = None,
+    force: bool = False,
     **options,
 ) -> CohortResult:
     """Segment every T1 of a cohort into a BIDS-derivatives folder.
@@ -223,8 +229,9 @@ def run_cohort(
     workers : int, default 1
         Local worker processes (1 runs in this process). Each gets ``cpu_count // workers``
         BLAS and torch threads; SimpleITK's alignment keeps its fixed 2 threads so that results
-        do not depend on the number of workers. A worker killed by one scan (segfault, out of
-        memory) fails only that scan. Ignored with ``scheduler``.
+        do not depend on the number of workers. A worker killed while busy (``kill -9``, out of
+        memory) has its subjects retried alone in a fresh process: only a scan that kills its
+        worker again is recorded as failed. Ignored with ``scheduler``.
     threads_per_worker : int, optional
         BLAS and torch threads of each local worker instead of ``cpu_count // workers`` (one
         worker in this process: the libraries' defaults). Set it on a shared node to keep to
@@ -234,7 +241,9 @@ def run_cohort(
         workers with the same per-subject code. Each worker loads the model once, caps torch
         and BLAS at one thread (one thread per Dask worker thread) and undoes the tiny
         ``MALLOC_TRIM_THRESHOLD_`` Dask's nanny sets, which made every subject about 3 s slower
-        (:func:`wmhkit.cohort.worker.restore_malloc_thresholds`).
+        (:func:`wmhkit.cohort.worker.restore_malloc_thresholds`); a worker that a nanny starts
+        after one died is set up the same way (:mod:`wmhkit.cohort.dask_setup`), and Dask
+        retries the dead worker's task (up to its ``allowed-failures``, 3 by default).
     method : {"model", "baseline"}, default "model"
         Segmentation method passed to :func:`wmhkit.segmentation.segment_file`.
     model : str, default "default"
@@ -250,6 +259,10 @@ def run_cohort(
         The per-subject function as ``module:function`` (importable by the workers).
     on_result : callable, optional
         Called in this process with each per-subject record as it arrives.
+    force : bool, default False
+        Segment images that do not look like a brain T1 anyway (``--force``); without it such a
+        subject is recorded as failed with the reason (:mod:`wmhkit.preprocess.content_check`).
+        A forced subject's JSON records the override and the table flags it (``forced``).
     **options
         More keyword arguments for the processor (``threshold``, ``min_lesion_mm3``, ...).
 
@@ -258,6 +271,9 @@ def run_cohort(
     wmhkit.errors.OptionError, wmhkit.errors.ModelError, wmhkit.errors.TableError
         Unknown method, fewer than one worker, unreachable scheduler, missing model, or inputs
         that cannot be discovered. A problem with one subject never raises: it is recorded.
+    wmhkit.errors.OutputError
+        Another run holds ``out_dir`` (:mod:`wmhkit.cohort.lock`; refused at once, before any
+        input is read), or the combined table cannot be written.
 
     Returns
     -------
@@ -279,32 +295,36 @@ def run_cohort(
         from wmhkit.segmentation.models import model_path
 
         model_path(model)  # a missing model is one error for the run, not one per subject
-    inputs = source if isinstance(source, pd.DataFrame) else discover_inputs(source)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_dataset_description(out_dir, str(source) if not isinstance(source, pd.DataFrame) else "manifest")
-    tasks = _tasks(inputs, out_dir, method, model, resume, processor, options)
-    if scheduler is not None:
-        records = _run_dask(tasks, scheduler, method, model)
-    elif int(workers) == 1 or len(tasks) == 1:
-        records = _run_serial(tasks, method, model, threads)
-    else:
-        records = _run_processes(tasks, min(int(workers), len(tasks)), method, model, threads)
-    runs = []
-    for record in _progress(records, len(tasks), progress):
-        runs.append(record)
-        if on_result is not None:
-            on_result(record)
-    runs = pd.DataFrame(runs, columns=["stem", "status", "error", "seconds", "peak_rss_mb", "pid"])
-    table = build_table(inputs, out_dir)
-    table_path, errors_path = write_tables(table, out_dir)
-    if group_map and (table["status"] == "ok").any():
-        from wmhkit.cohort.groupmaps import write_group_map
+    if force:
+        options["force"] = True
+    with cohort_lock(out_dir):  # a second run on the same folder refuses here, at once
+        inputs = source if isinstance(source, pd.DataFrame) else discover_inputs(source)
+        write_dataset_description(out_dir, str(source) if not isinstance(source, pd.DataFrame) else "manifest")
+        tasks = _tasks(inputs, out_dir, method, model, resume, processor, options)
+        if scheduler is not None:
+            records = _run_dask(tasks, scheduler, method, model)
+        elif int(workers) == 1 or len(tasks) == 1:
+            records = _run_serial(tasks, method, model, threads)
+        else:
+            records = _run_processes(tasks, min(int(workers), len(tasks)), method, model, threads)
+        runs = []
+        for record in _progress(records, len(tasks), progress):
+            runs.append(record)
+            if on_result is not None:
+                on_result(record)
+        runs = pd.DataFrame(runs, columns=["stem", "status", "error", "seconds", "peak_rss_mb", "pid"])
+        # This run's failures count even where their error file could not be written (full disk).
+        failed = runs[runs["status"] == "failed"]
+        table = build_table(inputs, out_dir, failures=dict(zip(failed["stem"], failed["error"])))
+        table_path, errors_path = write_tables(table, out_dir)
+        if group_map and (table["status"] == "ok").any():
+            from wmhkit.cohort.groupmaps import write_group_map
 
-        write_group_map(table, out_dir)
-    report_path = None
-    if report and len(table):
-        from wmhkit.cohort.report import write_report
+            write_group_map(table, out_dir)
+        report_path = None
+        if report and len(table):
+            from wmhkit.cohort.report import write_report
 
-        report_path = write_report(table, out_dir)
+            report_path = write_report(table, out_dir)
     return CohortResult(out_dir, table, table_path, errors_path, report_path, runs, time.perf_counter() - start)

@@ -71,14 +71,16 @@ def _regions_wide(path: Path) -> dict:
     return dict(zip(names, regions["lesion_ml"].astype(float)))
 
 
-def _subject_row(row, out_dir: Path) -> dict:
+def _subject_row(row, out_dir: Path, failure: str | None = None) -> dict:
     paths = OutputPaths(out_dir / row["out_subdir"], row["stem"])
     extra = cohort_paths(paths)
     record = {"status": "not run", "error": ""}
     error = read_json(extra["error_json"])
     summary = read_json(paths.summary_json)
     qc = read_json(extra["qc_json"])
-    if error is not None:
+    if failure is not None:  # failed in this run, even where its error file could not be written
+        record.update(status="failed", error=str(failure))
+    elif error is not None:
         record.update(status="failed", error=str(error.get("error", "unknown error")))
     elif summary is not None and qc is not None:
         record["status"] = "ok"
@@ -105,7 +107,8 @@ def add_flags(table: pd.DataFrame, *, alignment_threshold: float | None = None) 
     ``flag_alignment`` (MNI alignment quality below the threshold), ``flag_etiv`` (eTIV outside
     :data:`ETIV_RANGE_ML`), ``flag_lesion_extreme`` (above :data:`EXTREME_LESION_ML` or a robust
     z above :data:`EXTREME_LESION_Z` in its cohort), ``flag_contrast`` (white matter not brighter
-    than grey matter: probably not a T1) and ``qc_flags`` (their names, comma-separated).
+    than grey matter: probably not a T1), ``flag_forced`` (segmented with ``--force`` although it
+    did not look like a brain T1) and ``qc_flags`` (their names, comma-separated).
     """
     if alignment_threshold is None:
         from wmhkit.preprocess import QUALITY_THRESHOLD as alignment_threshold
@@ -117,11 +120,13 @@ def add_flags(table: pd.DataFrame, *, alignment_threshold: float | None = None) 
     quality = pd.to_numeric(table[quality_column], errors="coerce") if quality_column else pd.Series(np.nan, index=table.index)
     etiv = pd.to_numeric(table["etiv_ml"], errors="coerce") if "etiv_ml" in table.columns else pd.Series(np.nan, index=table.index)
     looks_t1 = table["qc_looks_t1"] if "qc_looks_t1" in table.columns else pd.Series(None, index=table.index, dtype=object)
+    forced = table["content_check_forced"] if "content_check_forced" in table.columns else pd.Series(False, index=table.index)
     flags = {
         "flag_alignment": ok & (quality < alignment_threshold),
         "flag_etiv": ok & etiv.notna() & ((etiv < ETIV_RANGE_ML[0]) | (etiv > ETIV_RANGE_ML[1])),
         "flag_lesion_extreme": ok & ((lesion > EXTREME_LESION_ML) | (_robust_z(lesion) > EXTREME_LESION_Z)),
         "flag_contrast": ok & looks_t1.map(lambda value: value is False or value in ("False", "false")).astype(bool),
+        "flag_forced": ok & forced.map(lambda value: value is True or value in ("True", "true")).astype(bool),
     }
     for name, values in flags.items():
         table[name] = values.fillna(False).astype(bool)
@@ -131,7 +136,7 @@ def add_flags(table: pd.DataFrame, *, alignment_threshold: float | None = None) 
     return table
 
 
-def build_table(inputs: pd.DataFrame, out_dir: str | Path) -> pd.DataFrame:
+def build_table(inputs: pd.DataFrame, out_dir: str | Path, *, failures: dict[str, str] | None = None) -> pd.DataFrame:
     """The combined table of a cohort from its per-subject files.
 
     Parameters
@@ -140,6 +145,10 @@ def build_table(inputs: pd.DataFrame, out_dir: str | Path) -> pd.DataFrame:
         The table :func:`wmhkit.cohort.discover_inputs` returned.
     out_dir : str or path
         The derivatives folder of the run.
+    failures : dict, optional
+        ``{stem: error}`` of subjects that failed in the run just made: they are ``failed`` even
+        when their ``<stem>_error.json`` could not be written (a full disk, a folder that cannot
+        be written), whatever older files say.
 
     Returns
     -------
@@ -148,7 +157,8 @@ def build_table(inputs: pd.DataFrame, out_dir: str | Path) -> pd.DataFrame:
         module docstring.
     """
     out_dir = Path(out_dir)
-    records = [_subject_row(row, out_dir) for _, row in inputs.iterrows()]
+    failures = failures or {}
+    records = [_subject_row(row, out_dir, failures.get(row["stem"])) for _, row in inputs.iterrows()]
     results = pd.DataFrame(records, index=inputs.index)
     results = results.drop(columns=[c for c in results.columns if c in inputs.columns])
     table = pd.concat([inputs, results], axis=1)

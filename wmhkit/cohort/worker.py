@@ -19,11 +19,12 @@ import time
 import traceback
 from pathlib import Path
 
+from wmhkit.errors import OutputError
 from wmhkit.io import OutputPaths, file_sha256, write_json
 from wmhkit.cohort.resume import cohort_paths, flatten, incomplete_reason, read_json
 
 __all__ = ["DEFAULT_PROCESSOR", "init_worker", "restore_malloc_thresholds", "release_memory", "process_subject",
-           "expected_model", "peak_rss_mb"]
+           "expected_model", "peak_rss_mb", "discard_outputs", "write_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,45 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+def discard_outputs(paths: OutputPaths) -> list[Path]:
+    """Remove a failed subject's outputs, so that its folder never holds a partial set.
+
+    Each file is whole (written atomically), but a set with, say, the segmentation and without
+    its QC files would be read as a result. What cannot be removed stays, and the subject is
+    computed again on the next run anyway (its outputs are incomplete). Returns what was removed.
+    """
+    extra = cohort_paths(paths)
+    candidates = list(paths.all().values()) + [paths.mni_mask, paths.mni_probseg, extra["qc_json"], extra["thumbnail"]]
+    if paths.out_dir.is_dir():
+        candidates += list(paths.out_dir.glob(f".{paths.stem}_*.tmp*"))  # left by a process killed mid-write
+    removed = []
+    for path in candidates:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            logger.warning("%s could not be removed (%s).", path, exc.strerror)
+            continue
+        removed.append(path)
+    return removed
+
+
+def write_error(path: Path, content: dict) -> bool:
+    """Write ``<stem>_error.json``; False (and a warning) when even that cannot be written.
+
+    A full disk or a folder that cannot be written must not stop the cohort: the runner still
+    records the failure in the combined table from the subject's record.
+    """
+    try:
+        write_json(content, path)
+    except OSError as exc:
+        logger.warning("The error file %s could not be written either (%s); the failure is kept in the table.",
+                       path, exc)
+        return False
+    return True
+
+
 def process_subject(task: dict) -> dict:
     """Segment one subject (unless complete), run its QC, and report.
 
@@ -187,6 +227,11 @@ def process_subject(task: dict) -> dict:
     record = {"stem": task["stem"], "status": "ok", "error": "", "pid": os.getpid()}
     sha = None
     try:
+        try:
+            paths.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"Output folder {paths.out_dir} cannot be created ({exc.strerror}); check the "
+                              "derivatives folder, then run again.") from None
         sha = file_sha256(task["input_path"]) if Path(task["input_path"]).is_file() else None
         if task.get("resume", True) and sha is not None:
             name, version = expected_model(task["method"], task["model"])
@@ -209,8 +254,9 @@ def process_subject(task: dict) -> dict:
     except Exception as exc:  # one bad scan must not stop the cohort
         record.update(status="failed", error=error_text(exc))
         logger.warning("%s failed: %s", task["stem"], record["error"])
-        write_json({"input": task["input_path"], "input_sha256": sha, "error": record["error"],
-                    "traceback": traceback.format_exc()}, extra["error_json"])
+        discard_outputs(paths)
+        write_error(extra["error_json"], {"input": task["input_path"], "input_sha256": sha, "error": record["error"],
+                                          "traceback": traceback.format_exc()})
     release_memory()
     record.update(seconds=time.perf_counter() - start, peak_rss_mb=peak_rss_mb())
     return record

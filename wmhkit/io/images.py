@@ -8,6 +8,7 @@ input's own grid with the input's affine.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -52,6 +53,19 @@ WARN_VOXEL_MM = 2.0
 MAX_VOXEL_MM = 6.0
 #: Smallest field of view, per axis, that can hold a brain (mm).
 MIN_EXTENT_MM = 80.0
+#: Coarsest voxel edge, on any axis, a header may declare (mm): thick 2D slices stay under it;
+#: more is a corrupt header (seen in header fuzzing: 1e10-1e35 mm).
+MAX_ANY_VOXEL_MM = 30.0
+#: Farthest the centre of the field of view may lie from the scanner origin (mm).
+MAX_CENTRE_MM = 10_000.0
+#: Largest voxel magnitude accepted (single-precision work must not overflow).
+MAX_ABS_VALUE = 1e30
+#: Smallest ``(max - min) / max(|min|, |max|)`` of the voxels: below it, an image is constant
+#: to single precision (a corrupt ``scl_inter`` of 5.8e19 with a tiny ``scl_slope`` did that).
+MIN_RELATIVE_RANGE = 1e-5
+#: Smallest ``|det(A)| / prod(voxel sizes)`` of the affine's 3x3 part ``A``: 1 for orthogonal
+#: voxel axes, near 0 for axes that are almost parallel (a corrupt header).
+MIN_ORTHOGONALITY = 0.5
 
 
 def source_path(img: ImgLike) -> str | None:
@@ -76,6 +90,20 @@ def _has_image_suffix(path: Path) -> bool:
     return any(name.endswith(suffix) for suffix in IMAGE_SUFFIXES)
 
 
+@contextlib.contextmanager
+def _quiet_nibabel():
+    """Silence nibabel's header-repair messages ("sizeof_hdr should be 348; set sizeof_hdr to
+    348") that it prints to stderr for corrupt headers: wmhkit's own checks decide what is
+    usable and say so in one sentence."""
+    nib_logger = logging.getLogger("nibabel.global")
+    disabled = nib_logger.disabled
+    nib_logger.disabled = True
+    try:
+        yield
+    finally:
+        nib_logger.disabled = disabled
+
+
 def _load_path(path: Path) -> nib.spatialimages.SpatialImage:
     label = str(path)
     if not path.exists():
@@ -89,7 +117,8 @@ def _load_path(path: Path) -> nib.spatialimages.SpatialImage:
             f"Input image {label} is not a NIfTI or MGZ file (expected .nii, .nii.gz or .mgz); convert it first."
         )
     try:
-        img = nib.load(str(path))
+        with _quiet_nibabel():
+            img = nib.load(str(path))
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputImageError(
             f"Input image {label} could not be read as an image ({type(exc).__name__}: {exc}); check that the file is complete."
@@ -151,6 +180,22 @@ def _check_affine(img: nib.spatialimages.SpatialImage, label: str) -> np.ndarray
         raise InputImageError(
             f"Input image {label} has voxel sizes {tuple(float(z) for z in zooms)}; every size must be positive."
         )
+    sizes = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    if sizes.max() > MAX_ANY_VOXEL_MM:
+        raise InputImageError(
+            f"Input image {label} has voxels of {sizes.max():.3g} mm along one axis in its affine (at most "
+            f"{MAX_ANY_VOXEL_MM:g} mm is plausible); its header is corrupt: export the image again."
+        )
+    if abs(np.linalg.det(affine[:3, :3])) < MIN_ORTHOGONALITY * float(np.prod(sizes)):
+        raise InputImageError(
+            f"Input image {label} has nearly parallel voxel axes in its affine; its header is corrupt: export the image again."
+        )
+    centre = affine[:3, :3] @ ((np.asarray(img.shape[:3], float) - 1) / 2) + affine[:3, 3]
+    if np.abs(centre).max() > MAX_CENTRE_MM:
+        raise InputImageError(
+            f"Input image {label} lies {np.abs(centre).max():.3g} mm from the scanner origin in its affine (at most "
+            f"{MAX_CENTRE_MM:g} mm is plausible); its header is corrupt: export the image again."
+        )
     return affine
 
 
@@ -188,6 +233,13 @@ def _check_voxels(data: np.ndarray, affine: np.ndarray, label: str, min_extent_m
         raise InputImageError(f"Input image {label} contains NaN or infinite voxels; replace them before running.")
     if data.size and data.min() == data.max():
         raise InputImageError(f"Input image {label} is constant (every voxel is {data.flat[0]}); it holds no image.")
+    low, high = float(data.min()), float(data.max())
+    if max(abs(low), abs(high)) > MAX_ABS_VALUE or (high - low) <= MIN_RELATIVE_RANGE * max(abs(low), abs(high)):
+        # A corrupt scale factor (scl_slope/scl_inter) gives these; single precision cannot hold them.
+        raise InputImageError(
+            f"Input image {label} has voxel values from {low:.7g} to {high:.7g}, which no image holds; check its "
+            "scale factors (scl_slope, scl_inter) or export it again."
+        )
 
 
 def check_img(img: ImgLike, *, min_extent_mm: float = MIN_EXTENT_MM, check_voxels: bool = True) -> nib.Nifti1Image:
@@ -202,7 +254,8 @@ def check_img(img: ImgLike, *, min_extent_mm: float = MIN_EXTENT_MM, check_voxel
         Smallest field of view per axis, in mm; smaller images cannot hold a brain. Pass 0
         for images that are not heads (cropped masks, tiny test volumes).
     check_voxels : bool, default True
-        Refuse NaN/Inf or constant voxels, coarse voxels (finest axis above 6 mm) and small
+        Refuse NaN/Inf, constant or nearly constant voxels (range under 1e-5 of their
+        magnitude) and magnitudes above 1e30, coarse voxels (finest axis above 6 mm) and small
         fields of view, and warn above 2 mm. Masks pass False (an empty mask is constant).
 
     Returns
@@ -239,24 +292,37 @@ def check_img(img: ImgLike, *, min_extent_mm: float = MIN_EXTENT_MM, check_voxel
             f"Input image {label} is 4D with {int(np.prod(loaded.shape[3:]))} volumes; extract the one T1 volume first."
         )
     affine = _check_affine(loaded, label)
-    data = _squeeze_to_3d(_read_data(loaded, label), label)
+    with _quiet_nibabel():
+        data = _squeeze_to_3d(_read_data(loaded, label), label)
     if check_voxels:
         _check_voxels(data, affine, label, min_extent_mm)
     if isinstance(loaded, nib.Nifti1Image) and not isinstance(loaded, nib.Nifti2Image) and loaded.ndim == 3:
         header = loaded.header.copy()
     else:
         header = None
-    out = nib.Nifti1Image(data, affine, header=header)
+    with _quiet_nibabel():
+        out = nib.Nifti1Image(data, affine, header=header)
     if header is not None:
         # Keep the input's qform/sform codes so outputs match the input's geometry exactly.
         out.set_sform(affine, int(loaded.header["sform_code"]) or 1)
         out.set_qform(affine, int(loaded.header["qform_code"]) or 1)
+        _repair_units(out.header)
     # Scaling already applied by dataobj; reset so the in-memory array is read as is.
     out.header.set_slope_inter(None, None)
     if isinstance(img, (str, os.PathLike)):
         # Remembered for messages and input hashes; see source_path().
         out._wmhkit_source = str(img)  # noqa: SLF001
     return out
+
+
+def _repair_units(header: nib.Nifti1Header) -> None:
+    """Unknown space/time unit codes (a corrupt ``xyzt_units`` byte) become mm and s: wmhkit
+    reads every affine in mm, and nibabel cannot write or copy a header with unknown units."""
+    try:
+        header.get_xyzt_units()
+    except KeyError:
+        logger.debug("Unknown xyzt_units code %s in the header; set to mm and s.", header["xyzt_units"])
+        header.set_xyzt_units("mm", "sec")
 
 
 def check_mask(
@@ -308,7 +374,10 @@ def new_img_like(reference: nib.spatialimages.SpatialImage, data: np.ndarray) ->
     if isinstance(reference, nib.Nifti1Image):
         out.set_sform(reference.affine, int(reference.header["sform_code"]) or 1)
         out.set_qform(reference.affine, int(reference.header["qform_code"]) or 1)
-        out.header.set_xyzt_units(*reference.header.get_xyzt_units())
+        try:
+            out.header.set_xyzt_units(*reference.header.get_xyzt_units())
+        except KeyError:  # unknown unit codes in a header wmhkit did not check: keep the default
+            pass
     out.header.set_data_dtype(data.dtype)
     return out
 

@@ -1,4 +1,4 @@
-"""Output naming (DESIGN.md section 6), atomic writes and input hashes.
+"""Output naming (:class:`OutputPaths`, the files the README lists), atomic writes and input hashes.
 
 Every file wmhkit writes goes through :func:`atomic_path`: it is written under a temporary
 name in the destination folder and renamed into place only when complete, so an interrupted
@@ -55,7 +55,7 @@ def bids_stem(path: str | os.PathLike) -> str:
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """Where the outputs of one input go (DESIGN.md section 6)."""
+    """Where the outputs of one input go: ``<stem>`` plus a BIDS-derivatives suffix per file (README, *Outputs*)."""
 
     out_dir: Path
     stem: str
@@ -154,6 +154,9 @@ def _temporary_name(final: Path) -> Path:
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
 
+    The temporary file is removed when the block fails; an ``OSError`` (no space left, file too
+    large, permission denied) comes out as :class:`wmhkit.errors.OutputError` naming ``final``.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -172,9 +175,15 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            # A full disk, a file-size limit, a folder that cannot be written: one sentence.
+            raise OutputError(
+                f"Output {final} could not be written ({exc.strerror or exc}); free disk space or check the "
+                "folder's permissions and file-size limit, then run again."
+            ) from exc
         raise
 
 

@@ -45,16 +45,30 @@ def _sex_name(value) -> str:
 
 
 def _draw_centiles(ax: Axes, centiles: pd.DataFrame, *, group, sex, colour, age, centile, value) -> list:
-    """Draw one sex's centile curves; return their end labels (x, y, text, colour) for placement."""
+    """Draw one sex's centile curves; return their end labels (x, y, text, colour) for placement.
+
+    Rows flagged ``extrapolated`` (ages beyond the reference data) are drawn dashed, joined
+    to the fitted part, and the extension is labelled once.
+    """
     rows = centiles if group is None else centiles[centiles[sex] == group]
     labels = []
+    flagged = rows["extrapolated"].to_numpy(bool) if "extrapolated" in rows.columns else np.zeros(len(rows), bool)
     for level in sorted(rows[centile].unique()):
-        curve = rows[rows[centile] == level].sort_values(age)
+        pick = (rows[centile] == level).to_numpy()
+        curve = rows[pick].assign(_extra=flagged[pick]).sort_values(age)
         middle = abs(float(level) - (0.5 if float(level) < 1 else 50.0)) < 1e-9
-        ax.plot(curve[age], curve[value], color=colour, linewidth=2.0 if middle else 1.0,
-                linestyle="-" if middle else "--")
+        inside = curve[~curve["_extra"]]
+        ax.plot(inside[age], inside[value], color=colour, linewidth=2.0 if middle else 1.0, linestyle="-")
+        if len(inside) and curve["_extra"].any():
+            for part in (curve[curve[age] <= inside[age].iloc[0]], curve[curve[age] >= inside[age].iloc[-1]]):
+                if len(part) > 1:
+                    ax.plot(part[age], part[value], color=colour, linewidth=1.0, linestyle="--", alpha=0.7)
         if len(curve):
             labels.append((curve[age].iloc[-1], curve[value].iloc[-1], centile_label(level), colour))
+    if flagged.any():
+        extra = rows[flagged]
+        ax.text(float(extra[age].max()), 0.02, "extrapolated", transform=ax.get_xaxis_transform(), ha="right",
+                va="bottom", fontsize=6, color=PALETTE["black"], style="italic")
     return labels
 
 
@@ -137,8 +151,11 @@ def plot_burden_vs_age(
     centiles : pandas.DataFrame, optional
         Tidy centile curves, one row per (sex, centile, age): columns ``age`` (same name as
         in ``table``), ``sex`` (ditto, unless ``sex`` is None), ``centile`` (a fraction such
-        as 0.5 or a percentage such as 50) and ``centile_value``. The median is drawn solid,
-        other centiles dashed, each labelled at its oldest age.
+        as 0.5 or a percentage such as 50) and ``centile_value``. The median is drawn thick,
+        other centiles thin, each labelled at its oldest age; rows with ``extrapolated`` True
+        (``CentileResult.curves(extend_to=...)``: ages beyond the reference data) are drawn
+        dashed and labelled "extrapolated". Curves are drawn only where the table has rows, so
+        by default over the ages the centiles were fitted on.
     centile : str, default "centile"
         Column of ``centiles`` holding the centile level.
     centile_value : str, optional

@@ -6,7 +6,7 @@ The user's one call is :func:`wmhkit.segment` (this package's :func:`segment`)::
     result = wmhkit.segment("sub-01_T1w.nii.gz")          # trained network (default model)
     result = wmhkit.segment(img, method="baseline")       # classical, training-free baseline
     result.lesion_ml, result.etiv_ml                      # volumes in mL
-    result.save("derivatives/wmhkit")                     # files named as in DESIGN.md section 6
+    result.save("derivatives/wmhkit")                     # files named as in wmhkit.io.outputs.OutputPaths
 
 Importing this package does not import torch; the network is loaded on first use of
 ``method="model"`` and kept for the process (:func:`load_model`).

@@ -59,6 +59,8 @@ RIM_MM = 2
 GM_PRIOR_MAX = 0.7
 #: How far (mm) beyond the template ventricle zone a subject's enlarged ventricles may reach.
 VENTRICLE_REACH_MM = 12
+#: Template white-matter prior at and above which ``surface_reach_mm`` spares dark voxels.
+DEEP_WM_PRIOR = 0.9
 #: Width (mm, Gaussian sigma) of the local white-matter reference.
 LOCAL_SIGMA_MM = 10.0
 #: White-matter prior at which the location weight reaches 0 and 1.
@@ -162,6 +164,7 @@ def baseline_probability(
     voxel_mm: float = 1.0,
     mad_margin: float = MAD_MARGIN,
     contrast_margin: float = CONTRAST_MARGIN,
+    surface_reach_mm: float | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Lesion probability of every voxel from intensity and location alone (no training).
 
@@ -182,6 +185,12 @@ def baseline_probability(
         Minimum darkness below normal white matter, in robust SDs (see :data:`MAD_MARGIN`).
     contrast_margin : float, default 0.3
         Minimum darkness as a fraction of the white-to-grey-matter contrast.
+    surface_reach_mm : float, optional
+        Remove dark tissue connected to the brain surface only within this distance (mm) of
+        cortex-like template voxels or where the white-matter prior is below
+        :data:`DEEP_WM_PRIOR`. Default (None): wherever it connects, which removes a heavy
+        confluent load that reaches the cortex whole (measured: 0.9 of 32 mL found); 8 finds
+        13 of those 32 mL but adds 1.5-9 mL of false lesions along the ventricles of healthy heads.
 
     Returns
     -------
@@ -242,7 +251,12 @@ def baseline_probability(
         not_wm &= ~deep_gm
     brain_prior = (wm_prior + gm_prior + csf_prior) > 0.5
     seeds = not_wm & (~brain_prior | ((gm_prior > 0.5) & (wm_prior < 0.2)))
-    surface = ndimage.binary_propagation(seeds, structure=six, mask=not_wm)
+    reach = not_wm
+    if surface_reach_mm is not None:
+        cortex_like = ~brain_prior | ((gm_prior > 0.5) & (wm_prior < 0.2))
+        near = dilated(cortex_like, six, max(1, int(round(surface_reach_mm / voxel_mm))))
+        reach = not_wm & (near | (wm_prior < DEEP_WM_PRIOR))
+    surface = ndimage.binary_propagation(seeds, structure=six, mask=reach)
     cores &= ~surface
     labels, count = ndimage.label(cores, structure=six)
     if count:

@@ -3,7 +3,7 @@
 The network reads ``in_slices`` adjacent axial slices (along ``slice_axis`` of the normalised
 T1 on the MNI 1 mm grid) as channels and predicts the lesion logit of the centre slice. A whole
 brain is ~150 such slices, so inference is a batched 2D problem that runs in a few seconds on
-two CPU cores (DESIGN.md section 9). Only this module and :mod:`wmhkit.train` define or build
+two CPU cores (speed table: docs/results.md). Only this module and :mod:`wmhkit.train` define or build
 networks; everything else goes through :func:`build_network`, :func:`load_checkpoint` and
 :func:`predict_volume`.
 

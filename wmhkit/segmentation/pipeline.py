@@ -131,6 +131,7 @@ def segment(
     space: str | None = None,
     flip_average: bool | None = None,
     max_cortex_contact: float | None = None,
+    force: bool = False,
 ) -> SegmentationResult:
     """Segment white-matter hyperintensities in a 3D T1-weighted image.
 
@@ -172,6 +173,9 @@ def segment(
         (:mod:`wmhkit.segmentation.cortex`); default
         :data:`~wmhkit.segmentation.cortex.MAX_CORTEX_CONTACT` (0.2), 1 turns the rule off.
         The baseline has its own location rules.
+    force : bool, default False
+        Segment an image that does not look like a brain T1 anyway (``--force``); the override
+        is recorded under ``content_check`` in the JSON (:mod:`wmhkit.preprocess.content_check`).
 
     Returns
     -------
@@ -182,7 +186,8 @@ def segment(
     Raises
     ------
     wmhkit.errors.InputImageError
-        The image cannot be used (one sentence says why).
+        The image cannot be used, or is not a brain T1 and ``force`` is False (one sentence
+        says why).
     wmhkit.errors.ModelError
         ``method="model"`` and the model is missing or unreadable.
     wmhkit.errors.OptionError
@@ -191,7 +196,7 @@ def segment(
     from wmhkit import __version__
     from wmhkit.io import (bids_stem, code_fingerprint, img_sha256, library_versions, new_img_like, source_path,
                            voxel_sizes_mm, voxel_volume_ml)
-    from wmhkit.preprocess import prepare_t1
+    from wmhkit.preprocess import check_brain_t1, prepare_t1
 
     timer = _Timer()
     if method not in METHODS:
@@ -208,6 +213,7 @@ def segment(
         timer.lap("load_model")
     space = "mni" if method != "model" else (space or loaded.space)
     prepared = prepare_t1(img, mni_t1=space == "mni")  # the subject-space network reads the input itself
+    content = check_brain_t1(prepared, force=force)  # FLAIR, noise, boxes: refused before any output
     timer.lap("preprocess")
     checked, alignment = prepared.img, prepared.alignment
     if alignment.flagged:
@@ -305,6 +311,7 @@ def segment(
             "flagged": bool(alignment.flagged),
             "subject_to_mni": np.round(alignment.subject_to_mni, 6).tolist(),
         },
+        "content_check": content,
         "regions_summary": regions_summary,
         "regions_error": regions_error,
         "timings_s": timings,
@@ -357,7 +364,7 @@ def segment_file(path, out_dir, *, stem: str | None = None, **options) -> dict:
         Output file stem; default the input's name without its ending.
     **options
         Passed to :func:`segment` (``method``, ``model``, ``threshold``, ``min_lesion_mm3``,
-        ``device``, ``regions``, ``subject``).
+        ``device``, ``regions``, ``subject``, ``force``, ...).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""The result of one segmentation and how it is written (DESIGN.md section 6).
+"""The result of one segmentation and how it is written (file names: :class:`wmhkit.io.outputs.OutputPaths`).
 
 ``<stem>_wmh.json`` (also :attr:`SegmentationResult.metadata` and the return value of
 :func:`wmhkit.segmentation.segment_file`) holds these keys:
@@ -97,7 +97,7 @@ class SegmentationResult:
     def save(self, out_dir: str | os.PathLike, stem: str | None = None):
         """Write every output of this result into ``out_dir``, all or nothing.
 
-        Files (DESIGN.md section 6): ``<stem>_desc-wmh_mask.nii.gz`` (uint8),
+        Files (:class:`wmhkit.io.outputs.OutputPaths`): ``<stem>_desc-wmh_mask.nii.gz`` (uint8),
         ``<stem>_desc-wmh_probseg.nii.gz`` (float32), ``<stem>_desc-brain_mask.nii.gz``,
         ``<stem>_wmh.json``, ``<stem>_regions.tsv`` (when regions were computed) and
         ``<stem>_lesions.tsv``. Every file is written under a temporary name first and renamed

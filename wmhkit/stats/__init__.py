@@ -10,6 +10,7 @@ naming the column or subject.
 | transforms | :func:`transform_column`, :func:`log1p_ml`, :func:`percent_of_etiv`, :func:`logit_wm_fraction`, :func:`per_sd` |
 | harmonisation | :class:`ComBat`, :func:`harmonize`, :func:`combat_arrays` |
 | age trajectories | :func:`fit_trajectory` |
+| progression over repeated scans | :func:`fit_progression` |
 | normative centiles | :func:`fit_centiles` |
 | dementia risk | :func:`logistic_risk`, :func:`cox_risk`, :func:`kaplan_meier`, :func:`region_analysis`, :func:`fdr_bh` |
 | agreement (tables) | :func:`compare_measurements`, :func:`icc`, :func:`bland_altman`, :func:`lins_ccc` |
@@ -28,6 +29,7 @@ _EXPORTS = {
     "transforms": ["TransformResult", "log1p_ml", "logit_wm_fraction", "per_sd", "percent_of_etiv", "transform_column"],
     "combat": ["ComBat", "HarmonizationResult", "combat_arrays", "harmonize"],
     "trajectories": ["TrajectoryResult", "fit_trajectory"],
+    "progression": ["ProgressionResult", "fit_progression"],
     "centiles": ["CentileResult", "fit_centiles"],
     "risk": ["RiskResult", "cox_risk", "fdr_bh", "logistic_risk", "region_analysis", "schoenfeld_test"],
     "survival": ["KaplanMeierResult", "kaplan_meier", "km_curve"],

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from wmhkit.errors import OptionError, TableError
+from wmhkit.stats._smooth import penalised_fit
 
 __all__ = ["combat_arrays"]
 
@@ -96,13 +97,17 @@ def _site_moments(data, batch, n_sites, covariate_design):
             onehot.T @ covariate_design, sum_cc)
 
 
-def _fit_combat(data, batch, counts, covariate_design, ref, *, eb, parametric, mean_only):
+def _fit_combat(data, batch, counts, covariate_design, ref, *, eb, parametric, mean_only, penalty=None, alphas=None):
     """ComBat estimates from arrays: data (n, features), batch codes (n,), covariates (n, p).
 
     Returns the covariate coefficients, grand mean, pooled variance and the site effects
     before (``gamma_hat``, ``delta_hat``) and after (``gamma_star``, ``delta_star``)
     empirical Bayes, as neuroCombat defines them. The design is ``[site indicators,
-    covariates]`` (with a reference site, its indicator column is all ones).
+    covariates]`` (with a reference site, its indicator column is all ones). ``penalty``
+    (p, p), a roughness penalty on the covariate columns (smooth terms), makes the
+    covariate fit penalised least squares with weights ``alphas`` (one per feature; None:
+    generalised cross-validation), see :mod:`wmhkit.stats._smooth`; the weights used are
+    returned as ``alphas``.
     """
     n, n_features = data.shape
     n_sites, n_cov = len(counts), covariate_design.shape[1]
@@ -123,11 +128,19 @@ def _fit_combat(data, batch, counts, covariate_design, ref, *, eb, parametric, m
     xty = np.vstack([site_y, sum_yc.sum(axis=1)])
     if _is_rank_deficient(xtx):
         raise _ConfoundedError("ComBat covariates are constant or confounded with site; drop the offending columns.")
-    beta = np.linalg.solve(xtx, xty)
+    if penalty is None:
+        beta = np.linalg.solve(xtx, xty)
+    else:
+        full_penalty = np.zeros_like(xtx)
+        full_penalty[n_sites:, n_sites:] = penalty
+        beta, alphas, _ = penalised_fit(xtx, xty, sum_yy.sum(axis=0), n, full_penalty, alphas)
     beta_cov = beta[n_sites:]
     if ref is None:
         grand_mean = (counts_f / n) @ beta[:n_sites]
-        rss = sum_yy.sum(axis=0) - np.einsum("kj,kj->j", beta, xty)  # y'y - beta'X'y
+        if penalty is None:
+            rss = sum_yy.sum(axis=0) - np.einsum("kj,kj->j", beta, xty)  # y'y - beta'X'y
+        else:  # penalised: y'y - 2 beta'X'y + beta'X'X beta
+            rss = sum_yy.sum(axis=0) - 2 * np.einsum("kj,kj->j", beta, xty) + np.einsum("kj,kl,lj->j", beta, xtx, beta)
         var_pooled = rss / n
     else:
         # residuals of the reference rows only: their design row is [e_ref, c]
@@ -187,6 +200,7 @@ def _fit_combat(data, batch, counts, covariate_design, ref, *, eb, parametric, m
     return {
         "beta": beta_cov, "grand_mean": grand_mean, "var_pooled": var_pooled,
         "gamma_hat": gamma_hat, "delta_hat": delta_hat, "gamma_star": gamma_star, "delta_star": delta_star,
+        "alphas": alphas,
     }
 
 

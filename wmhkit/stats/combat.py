@@ -16,6 +16,15 @@ with site raise :class:`~wmhkit.errors.TableError` instead of giving NaN or sile
 and a fitted :class:`ComBat` applies the same adjustment to new subjects with their own
 covariates (:meth:`ComBat.transform`).
 
+``smooth=["age"]`` models a covariate with a penalised cubic B-spline instead of a straight
+line, as ComBat-GAM (Pomponio et al. 2020; the neuroHarmonize package) does, so that an
+accelerating age curve (WMH grows faster with age) is not mistaken for a site effect when
+sites recruit different ages. The basis and penalty are statsmodels' ``BSplines`` (10
+columns, cubic), as in neuroHarmonize; the penalty weight is chosen per feature by
+generalised cross-validation (neuroHarmonize: random 5-fold cross-validation) or given
+(``smooth_alpha``), and with the same weights both give the same harmonised values
+(``benchmarks/combat_gam_reference.py``).
+
 Everything is vectorised over features with numpy; the only loops run over sites and
 empirical-Bayes iterations.
 """
@@ -29,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from wmhkit.errors import OptionError, TableError
+from wmhkit.stats._smooth import SmoothTerm
 from wmhkit.stats._combat_core import (
     _apply_combat,
     _ConfoundedError,
@@ -98,6 +108,17 @@ class ComBat:
         Site whose data are kept unchanged; the others are mapped onto it.
     subject_column : str or None, default "subject_id"
         Names subjects in error messages and reports.
+    smooth : list of str, optional
+        Numeric covariates modelled with a penalised cubic B-spline (ComBat-GAM), e.g.
+        ``["age"]``; they are added to ``covariates`` if not there. Default: none (straight lines).
+    smooth_df : int, default 10
+        B-spline basis size before removing the constant (neuroHarmonize's 10).
+    smooth_degree : int, default 3
+        Spline degree.
+    smooth_alpha : float or array of float, optional
+        Roughness penalty weight, one for all features or one per feature (statsmodels
+        ``GLMGam`` scale: ``(X'X + 2 alpha S) b = X'y``). Default: chosen per feature by
+        generalised cross-validation; the values used are in ``smooth_alpha_``.
 
     Examples
     --------
@@ -121,9 +142,15 @@ class ComBat:
         mean_only: bool = False,
         reference_site=None,
         subject_column: str | None = "subject_id",
+        smooth=None,
+        smooth_df: int = 10,
+        smooth_degree: int = 3,
+        smooth_alpha=None,
     ):
         self.site_column = site_column
-        self.covariates = as_list(covariates)
+        self.smooth = as_list(smooth)
+        self.covariates = list(dict.fromkeys(as_list(covariates) + self.smooth))
+        self.smooth_df, self.smooth_degree, self.smooth_alpha = int(smooth_df), int(smooth_degree), smooth_alpha
         self.categorical = None if categorical is None else as_list(categorical)
         self.eb = bool(eb)
         self.parametric = bool(parametric)
@@ -185,7 +212,13 @@ class ComBat:
             codes = {c: v[keep] for c, v in codes.items()}
         blocks = []
         for column in self.covariates:
-            if column in self.levels_:
+            if column in self.smooth:
+                if fitting:
+                    self.smooth_terms_[column] = SmoothTerm(column, self.smooth_df, self.smooth_degree)
+                    blocks.append(self.smooth_terms_[column].fit(covariates[column]))
+                else:
+                    blocks.append(self.smooth_terms_[column].transform(covariates[column]))
+            elif column in self.levels_:
                 blocks.append((codes[column][:, None] == np.arange(1, len(self.levels_[column]))[None, :]).astype(float))
             else:
                 blocks.append(covariates[column][:, None])
@@ -200,19 +233,37 @@ class ComBat:
         """
         start = 0
         for column in self.covariates:
-            width = len(self.levels_[column]) - 1 if column in self.levels_ else 1
+            width = self._width(column)
             block = covariate_design[:, start : start + width]
             if width == 0 or np.all(block.max(axis=0) == block.min(axis=0)):
                 raise TableError(f"Covariate {column!r} is constant (one value only); drop it from the covariates.")
             start += width
         end = n_sites
         for column in self.covariates:
-            end += len(self.levels_[column]) - 1 if column in self.levels_ else 1
+            end += self._width(column)
             if _is_rank_deficient(gram[:end, :end]):
                 raise TableError(
                     f"Covariate {column!r} is confounded with site (or with earlier covariates) in column "
                     f"{self.site_column!r}; ComBat cannot separate them: drop the covariate or harmonise within strata."
                 )
+
+    def _width(self, column: str) -> int:
+        """Design columns of one covariate: levels - 1, spline columns, or 1."""
+        if column in self.smooth:
+            return self.smooth_terms_[column].splines_.basis.shape[1]
+        return len(self.levels_[column]) - 1 if column in self.levels_ else 1
+
+    def _penalty(self, n_cov: int) -> np.ndarray | None:
+        """Roughness penalty over the covariate columns (None without smooth terms)."""
+        if not self.smooth:
+            return None
+        penalty, start = np.zeros((n_cov, n_cov)), 0
+        for column in self.covariates:
+            width = self._width(column)
+            if column in self.smooth:
+                penalty[start : start + width, start : start + width] = self.smooth_terms_[column].penalty_
+            start += width
+        return penalty
 
     # --------------------------------------------------------------------- fit
     def fit(self, table: pd.DataFrame, features) -> "ComBat":
@@ -249,7 +300,11 @@ class ComBat:
         not_cov = [c for c in self.categorical_ if c not in self.covariates]
         if not_cov:
             raise OptionError(f"Categorical column {not_cov[0]!r} is not among the covariates {self.covariates}.")
-        self.levels_ = {}
+        both = [c for c in self.smooth if c in self.categorical_]
+        if both:
+            raise TableError(f"Column {both[0]!r} is categorical and cannot be a smooth term; "
+                             "pass a numeric column in smooth=.")
+        self.levels_, self.smooth_terms_ = {}, {}
         positions, data, batch, covariate_design, dropped = self._extract(table, fitting=True)
         self.dropped_ = dropped
         if len(self.sites_) < 2:
@@ -268,7 +323,8 @@ class ComBat:
         n_sites = len(self.sites_)
         try:
             fit = _fit_combat(data, batch, counts, covariate_design, ref,
-                              eb=self.eb, parametric=self.parametric, mean_only=self.mean_only)
+                              eb=self.eb, parametric=self.parametric, mean_only=self.mean_only,
+                              penalty=self._penalty(covariate_design.shape[1]), alphas=self.smooth_alpha)
         except _NoVarianceError as exc:
             raise TableError(
                 f"Feature {self.features_[exc.args[0]]!r} has no variance left (constant, or fully explained by "
@@ -286,6 +342,7 @@ class ComBat:
         self.var_pooled_ = fit["var_pooled"]
         self.gamma_hat_, self.delta_hat_ = fit["gamma_hat"], fit["delta_hat"]
         self.gamma_star_, self.delta_star_ = fit["gamma_star"], fit["delta_star"]
+        self.smooth_alpha_ = fit["alphas"]
         # handed to fit_transform (then dropped), which so needs no second pass over the table
         self._last = (positions, batch, data, covariate_design)
         logger.info("ComBat fitted on %d subjects, %d sites, %d features", len(batch), n_sites, len(self.features_))
@@ -381,7 +438,8 @@ def harmonize(
         Add ``<feature><suffix>`` columns instead of replacing the features.
     **options
         Passed to :class:`ComBat` (``eb``, ``parametric``, ``mean_only``, ``reference_site``,
-        ``categorical``, ``subject_column``).
+        ``categorical``, ``subject_column``, and ``smooth=["age"]`` with ``smooth_df``,
+        ``smooth_degree``, ``smooth_alpha`` for a smooth age term, as ComBat-GAM).
 
     Returns
     -------

@@ -70,6 +70,7 @@ class TrajectoryResult:
     age_range: tuple[float, float]
     _design_info: object = None
     _sex_levels: tuple = ()
+    age_ranges: dict | None = None  # sex -> (youngest, oldest) age observed
 
     def _design(self, frame: pd.DataFrame) -> np.ndarray:
         import patsy
@@ -104,7 +105,8 @@ class TrajectoryResult:
         Parameters
         ----------
         ages : array-like, optional
-            Ages (years); default ``n_points`` evenly spaced over the fitted age range.
+            Ages (years); default ``n_points`` evenly spaced over the ages observed in each
+            sex (so a curve is not drawn beyond its data).
         n_points : int, default 50
         level : float, default 0.95
             Confidence level of the band.
@@ -115,11 +117,13 @@ class TrajectoryResult:
             ``sex`` (if modelled), ``age``, ``estimate``, ``se``, ``ci_low``, ``ci_high``; with
             ``back_transform`` also ``estimate_ml``, ``ci_low_ml``, ``ci_high_ml``.
         """
-        ages = np.linspace(*self.age_range, n_points) if ages is None else np.asarray(ages, dtype=float)
+        given = None if ages is None else np.asarray(ages, dtype=float)
         params, cov = self._fe()
         z = sps.norm.ppf(0.5 + level / 2)
         parts = []
         for sex_value in self._sexes():
+            ranges = self.age_ranges or {}
+            ages = given if given is not None else np.linspace(*ranges.get(sex_value, self.age_range), n_points)
             x = self._averaged_design(ages, sex_value)
             estimate = x @ params
             se = np.sqrt(np.einsum("ak,kl,al->a", x, cov, x))
@@ -282,4 +286,6 @@ def fit_trajectory(
         age_range=(float(data[age].min()), float(data[age].max())),
         _design_info=patsy.dmatrix(formula.split("~", 1)[1], data).design_info,
         _sex_levels=tuple(pd.unique(data[sex])) if sex is not None else (),
+        age_ranges=({k: (float(v.min()), float(v.max())) for k, v in data.groupby(sex)[age]} if sex is not None
+                    else {None: (float(data[age].min()), float(data[age].max()))}),
     )

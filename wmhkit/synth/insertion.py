@@ -1,10 +1,11 @@
 """Synthetic lesions in real anatomy: :func:`insert_lesions`.
 
 Lesions are drawn as in :func:`wmhkit.synth.make_phantom` (periventricular bands and caps,
-deep blobs; white matter only) on the given T1's own grid, in its world coordinates, and the
-T1 is darkened like real WMH: each voxel moves towards a lesion intensity (a fraction of the
-local white-matter intensity) in proportion to its lesion fraction, which gives partial volume
-at the edges.
+deep blobs; white matter only) on the given T1's own grid, in its world coordinates, and/or
+taken from a real lesion mask in MNI space (:mod:`wmhkit.synth.real_masks`, placed through the
+T1's MNI alignment). The T1 is darkened like real WMH (:mod:`wmhkit.synth.appearance`): by a
+share of the local gap between white- and grey-matter intensity, with partial volume, soft
+borders, texture and a few dark cores.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from scipy import ndimage
 
 from wmhkit.errors import InputImageError, OptionError
 from wmhkit.io import check_img, check_mask, new_img_like, voxel_sizes_mm, voxel_volume_ml
+from wmhkit.synth.appearance import lesion_darkening
 from wmhkit.synth.fields import bounding_box
 from wmhkit.synth.lesions import lesion_fraction
 from wmhkit.synth.templates import _horn_tips
@@ -49,6 +51,11 @@ def insert_lesions(
     *,
     seed: int = 0,
     lesion_burden: float = 1.0,
+    real_lesion_mask=None,
+    mni_to_subject=None,
+    grey_matter_ratio: float | None = None,
+    lesion_contrast: float | None = None,
+    real_mask_variation: dict | None = None,
 ) -> tuple[nib.Nifti1Image, nib.Nifti1Image, dict]:
     """Insert synthetic white-matter lesions into a real T1.
 
@@ -64,7 +71,23 @@ def insert_lesions(
     seed : int, default 0
         Random seed; the same inputs and seed give the same lesions.
     lesion_burden : float, default 1.0
-        0 none, 1 moderate, 3 severe (as in :func:`wmhkit.synth.make_phantom`).
+        0 none, 1 moderate, 3 severe (as in :func:`wmhkit.synth.make_phantom`): the drawn
+        (procedural) lesions; 0 with ``real_lesion_mask`` places the real mask alone.
+    real_lesion_mask : path, optional
+        A real lesion mask in MNI space, added (as a random variant, see
+        :func:`wmhkit.synth.real_masks.real_lesion_fraction`) inside the white matter.
+    mni_to_subject : (4, 4) array, optional
+        MNI mm -> T1 mm (``MNIAlignment.mni_to_subject``); required with ``real_lesion_mask``.
+    grey_matter_ratio : float, optional
+        Grey-matter intensity as a share of the white matter's; default: the median of a 1-3 mm
+        shell outside the white-matter mask over the median inside it.
+    lesion_contrast : float, optional
+        Every lesion darkens by this share of the white-to-grey-matter gap; default: drawn
+        (:mod:`wmhkit.synth.appearance`).
+    real_mask_variation : dict, optional
+        Fixed ``keep_share``, ``grow_mm``, ``flip`` and/or ``warp_mm`` of the real mask (the
+        rest drawn); ``{"keep_share": 1, "grow_mm": 0, "flip": False, "warp_mm": 0}`` places
+        it as it is.
 
     Returns
     -------
@@ -73,10 +96,12 @@ def insert_lesions(
     lesion_mask : nibabel.Nifti1Image
         uint8 exact lesion mask (lesion fraction above 0.5).
     params : dict
-        Lesion parameters, ``lesion_ml``, ``t1_lesion_ratio`` (lesion / local WM intensity).
+        Lesion parameters, ``lesion_ml``, ``grey_matter_ratio``, ``lesion_appearance``.
     """
     image = check_img(t1)
     wm = check_mask(white_matter_mask, reference=image).get_fdata(dtype=np.float32) > 0.5
+    if real_lesion_mask is not None and mni_to_subject is None:
+        raise OptionError("insert_lesions needs mni_to_subject (the T1's MNI alignment) to place a real lesion mask.")
     if lesion_burden < 0:
         raise OptionError(f"lesion_burden={lesion_burden} must be 0 or more (1 is moderate, 3 severe).")
     if wm.sum() < 1000:
@@ -121,24 +146,37 @@ def insert_lesions(
         deep_mm,
         lesion_burden=lesion_burden,
     )
+    if real_lesion_mask is not None:
+        from wmhkit.synth.real_masks import real_lesion_fraction
+
+        to_mni = np.linalg.inv(np.asarray(mni_to_subject, dtype=np.float64))
+        mni = _world(_world(index, affine).astype(np.float64), to_mni)
+        real, params["real_mask"] = real_lesion_fraction(np.random.default_rng([int(seed), 2]), mni,
+                                                         real_lesion_mask, **(real_mask_variation or {}))
+        fraction = np.maximum(fraction, real)
     lesion = np.zeros(wm.shape, dtype=np.float32)
     lesion[tuple(index)] = fraction
 
     # Local WM intensity: normalised convolution of the T1 over the white matter (about 6 mm).
     sigma = 6.0 / sizes
+    values = data[box]
     weight = ndimage.gaussian_filter(wm_box.astype(np.float32), sigma)
-    local_wm = ndimage.gaussian_filter(np.where(wm_box, data[box], 0.0).astype(np.float32), sigma)
+    local_wm = ndimage.gaussian_filter(np.where(wm_box, values, 0.0).astype(np.float32), sigma)
     local_wm = local_wm / np.maximum(weight, 1e-3)
-    ratio = float(rng.uniform(0.68, 0.88))
-    texture = 1.0 + 0.04 * rng.standard_normal(wm_box.shape).astype(np.float32)
-    target = local_wm * np.float32(ratio) * texture
+    if grey_matter_ratio is None:
+        shell = ndimage.binary_dilation(wm_box, iterations=max(1, int(round(3.0 / sizes.min())))) & ~ndimage.binary_dilation(wm_box)
+        grey_matter_ratio = float(np.median(values[shell]) / max(np.median(values[wm_box]), 1e-6)) if shell.any() else 0.65
+    grey_matter_ratio = float(np.clip(grey_matter_ratio, 0.3, 0.95))
+    darkening, appearance = lesion_darkening(np.random.default_rng([int(seed), 3]), lesion[box], sizes,
+                                             fixed_share=lesion_contrast)
     out = data.copy()
-    out[box] = data[box] + lesion[box] * (target - data[box])
+    out[box] = values - darkening * local_wm * np.float32(1.0 - grey_matter_ratio)
     mask = (lesion > 0.5).astype(np.uint8)
     params.update(
         {
             "seed": int(seed),
-            "t1_lesion_ratio": ratio,
+            "grey_matter_ratio": grey_matter_ratio,
+            "lesion_appearance": appearance,
             "ventricles": ventricle_source,
             "lesion_ml": float(mask.sum() * voxel_volume_ml(image)),
             "lesion_partial_volume_ml": float(lesion.sum() * voxel_volume_ml(image)),

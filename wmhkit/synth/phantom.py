@@ -22,6 +22,7 @@ from wmhkit.errors import OptionError
 from wmhkit.io import save_img, write_json
 from wmhkit.synth.acquisition import IMAGE_STEP_MM, acquire, apply_label_noise, flair_grid, flair_label, nearest_on_lr
 from wmhkit.synth.anatomy import HEAD_LAYERS, make_anatomy
+from wmhkit.synth.appearance import lesion_darkening
 from wmhkit.synth.fields import bounding_box
 from wmhkit.synth.contrast import corrupt, draw_contrasts, render
 from wmhkit.synth.lesions import lesion_fraction
@@ -119,9 +120,10 @@ def random_streams(seed: int) -> list[np.random.Generator]:
     """Independent generators for anatomy, lesions, contrasts, T1 noise, FLAIR and label noise.
 
     Separate streams keep, for example, the anatomy of a seed unchanged when only the lesion
-    burden or label noise changes.
+    burden or label noise changes. Two more streams (lesion appearance on the T1, the variation
+    of a real lesion mask) follow; a stream's draws do not depend on how many are spawned.
     """
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)]
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
 
 
 def _check_options(
@@ -180,6 +182,8 @@ def make_phantom(
     skull: bool = False,
     age_years: float | None = None,
     label_noise=None,
+    real_lesion_mask=None,
+    lesion_contrast: float | None = None,
 ) -> Phantom:
     """Make one synthetic subject with known white-matter lesions.
 
@@ -208,6 +212,12 @@ def make_phantom(
     label_noise : None, float in 0-1 or dict, optional
         Corrupt the FLAIR label (missed lesions, spurious blobs, shift); see
         :func:`wmhkit.synth.acquisition.apply_label_noise`.
+    real_lesion_mask : path, optional
+        A real lesion mask in MNI space (:mod:`wmhkit.synth.real_masks`): a randomly warped,
+        flipped and load-scaled variant of it is added to the drawn lesions (white matter only).
+    lesion_contrast : float, optional
+        Every lesion darkens the T1 by this share of the white-to-grey-matter gap (0-1.3);
+        default: drawn per subject and lesion (:mod:`wmhkit.synth.appearance`).
 
     Returns
     -------
@@ -223,7 +233,7 @@ def make_phantom(
         lesion_burden, voxel_size_mm, flair_slice_mm, flair_gap_mm, flair_inplane_mm, flair_orientation, age_years
     )
     started = time.perf_counter()
-    rng_anatomy, rng_lesion, rng_contrast, rng_t1, rng_flair, rng_label = random_streams(seed)
+    rng_anatomy, rng_lesion, rng_contrast, rng_t1, rng_flair, rng_label, rng_look, rng_real = random_streams(seed)
     anatomy = make_anatomy(rng_anatomy, voxel_size_mm=voxel_size_mm, skull=skull, age_years=age_years)
     tissue_maps = load_tissue_maps(2 if voxel_size_mm >= 1.5 else 1)
     fractions = dict(anatomy.fractions)
@@ -238,6 +248,12 @@ def make_phantom(
         tissue_maps.deep_wm_mm,
         lesion_burden=lesion_burden,
     )
+    if real_lesion_mask is not None:
+        from wmhkit.synth.real_masks import real_lesion_fraction
+
+        real_values, lesion_params["real_mask"] = real_lesion_fraction(
+            rng_real, anatomy.mni_mm.reshape(3, -1)[:, where], real_lesion_mask)
+        lesion_values = np.maximum(lesion_values, real_values * wm.ravel()[where])
     lesion = np.zeros(wm.size, dtype=np.float32)
     lesion[where] = lesion_values
     lesion = lesion.reshape(wm.shape)
@@ -250,9 +266,16 @@ def make_phantom(
     tissue, brain_mask = _labels(fractions, skull, head)
 
     contrasts = draw_contrasts(rng_contrast)
+    # Lesions render as white matter on the T1, then darken by a share of the WM-GM gap.
+    darkening, appearance = lesion_darkening(rng_look, lesion, np.sqrt((anatomy.affine[:3, :3] ** 2).sum(axis=0)),
+                                            fixed_share=lesion_contrast)
+    t1_clean = render(fractions, {**contrasts["t1"], "lesion": 1.0})
+    t1_clean -= darkening * np.float32(1.0 - contrasts["t1"]["gm"])
+    del darkening
+    contrasts["t1"]["lesion"] = 1.0 - appearance["typical_share"] * (1.0 - contrasts["t1"]["gm"])
     t1_data, t1_params = corrupt(
         rng_t1,
-        render(fractions, contrasts["t1"]),
+        t1_clean,
         voxel_size_mm=voxel_size_mm,
         scale=contrasts["t1_scale"],
         foreground=None if skull else head,
@@ -314,6 +337,7 @@ def make_phantom(
         "skull": bool(skull),
         **anatomy.params,
         **lesion_params,
+        "lesion_appearance": appearance,
         "contrasts": contrasts,
         "t1_corruption": t1_params,
         "flair_corruption": flair_noise,

@@ -24,6 +24,7 @@ DEFAULT_TRAIN_CONFIG: dict = {
         "phantom_seed_start": 1000,
         "phantom_options": {},  # overrides of wmhkit.train.recipe.PHANTOM_DEFAULTS
         "real_anatomy_per_head": 0,  # lesion-inserted variants of each real head
+        "real_healthy_per_head": 0,  # lesion-free variants of each real head (negatives; skull on/off, label empty)
         "real_t1_dir": None,  # folder of real head T1s (default: ../shared/data/real_t1 if present)
         "validation_phantoms": 4,
         "validation_seed_start": 900000,  # never used for training

@@ -3,8 +3,8 @@
 A label drawn on 2D FLAIR lives on its own grid: in-plane voxels of about 0.9 mm and slices
 3-6 mm thick, possibly with a gap, in any orientation. The network predicts a lesion
 probability p on a 1 mm grid (a patch of the MNI grid, possibly rotated by augmentation). The
-super-resolution forward model A averages p over each label voxel's footprint (DESIGN.md
-section 2). This module computes A as a sparse list of (network voxel, label voxel, weight)
+super-resolution forward model A averages p over each label voxel's footprint (Thyreau et al.,
+Hum Brain Mapp 2022). This module computes A as a sparse list of (network voxel, label voxel, weight)
 triples:
 
 * every network voxel is split into ``subsamples**3`` points (0.5 mm apart by default);

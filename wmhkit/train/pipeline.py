@@ -28,7 +28,8 @@ from wmhkit.errors import ModelError, OptionError
 from wmhkit.io import write_json, write_tsv
 from wmhkit.train.cases import load_case, save_case
 
-__all__ = ["TrainResult", "train", "build_cases", "choose_corrupted", "corrupt_label", "default_real_t1_dir"]
+__all__ = ["TrainResult", "train", "build_cases", "choose_corrupted", "corrupt_label", "default_real_t1_dir",
+           "training_heads"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +47,17 @@ class TrainResult:
 
 def default_real_t1_dir() -> Path | None:
     """``../shared/data/real_t1`` beside the source checkout (or ``$WMHKIT_REAL_T1_DIR``), if it exists."""
-    env = os.environ.get("WMHKIT_REAL_T1_DIR")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data" / "real_t1")
-    return next((c for c in candidates if c.is_dir()), None)
+    from wmhkit.synth.real_masks import shared_data_dir
+
+    return shared_data_dir("real_t1", "WMHKIT_REAL_T1_DIR")
+
+
+def training_heads(real_dir, exclude=None) -> list[Path]:
+    """The real head T1s in ``real_dir`` (sorted) except those whose stem is in ``exclude``."""
+    if real_dir is None or not Path(real_dir).is_dir():
+        return []
+    excluded = set(exclude or [])
+    return [h for h in sorted(Path(real_dir).glob("*.nii*")) if h.name.split(".")[0] not in excluded]
 
 
 def _build_one(job: tuple) -> str:
@@ -168,16 +176,21 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
         seed = int(data["phantom_seed_start"]) + k
         jobs.append(("phantom", seed, options, str(cache_dir), f"phantom-{seed}"))
         roles.append("train")
-    if int(data["real_anatomy_per_head"]):
+    if int(data["real_anatomy_per_head"]) or int(data.get("real_healthy_per_head", 0)):
         real_dir = Path(data["real_t1_dir"]) if data.get("real_t1_dir") else default_real_t1_dir()
-        heads = sorted(real_dir.glob("*.nii*")) if real_dir else []
+        heads = training_heads(real_dir, options.get("exclude_heads"))
         if not heads:
             logger.warning("No real head T1 found (real_t1_dir=%s); skipping real-anatomy cases.", real_dir)
         for head in heads:
+            stem = head.name.split(".")[0]
             for k in range(int(data["real_anatomy_per_head"])):
                 seed = int(data["phantom_seed_start"]) + 50000 + k
-                stem = head.name.split(".")[0]
                 jobs.append(("real", (str(head), seed), options, str(cache_dir), f"real-{stem}-{seed}"))
+                roles.append("train")
+            for k in range(int(data.get("real_healthy_per_head", 0))):
+                seed = int(data["phantom_seed_start"]) + 70000 + k
+                jobs.append(("real", (str(head), seed), {**options, "real_healthy": True}, str(cache_dir),
+                             f"healthy-{stem}-{seed}"))
                 roles.append("train")
     for k in range(int(data["validation_phantoms"])):
         seed = int(data["validation_seed_start"]) + k

@@ -42,6 +42,18 @@ PHANTOM_DEFAULTS: dict = {
     # "flair": the thick-slice label (the method); "exact": the exact 1 mm lesion mask as the
     # label, which no real data has -- a diagnostic of how much the thick labels cost.
     "label_source": "flair",
+    # Share of lesioned cases (phantoms and real heads) that also get a real expert lesion mask
+    # (wmhkit.synth.real_masks; training masks only), and the folder of those masks (default:
+    # ../shared/data/real_lesion_masks when present).
+    "real_mask_share": 0.0,
+    "real_mask_dir": None,
+    # Share of real-head cases skull-stripped (T1 x brain mask), as many cohorts deliver them.
+    "skull_strip_share": 0.0,
+    # Real heads used for real-anatomy cases: every head in real_t1_dir except these stems.
+    "exclude_heads": [],
+    # Set per case by wmhkit.train.pipeline.build_cases for data.real_healthy_per_head: the real
+    # head without lesions (its normal white-matter texture as negatives).
+    "real_healthy": False,
 }
 #: Grids a case can live on (see ``segment(space=...)``).
 CASE_SPACES = ("mni", "subject")
@@ -55,6 +67,13 @@ def draw_acquisition(seed: int, options: dict | None = None) -> dict:
     burden = 0.0 if rng.random() < opts["healthy_fraction"] else float(np.exp(rng.uniform(np.log(low), np.log(high))))
     gap_low, gap_high = opts["flair_gap_mm"]
     gap = 0.0 if rng.random() < 0.5 else float(rng.uniform(gap_low, gap_high))
+    extra = np.random.default_rng([seed, 4242])  # a separate stream: the draws above stay as they were
+    real_mask = None
+    if burden > 0 and extra.random() < float(opts["real_mask_share"]):
+        from wmhkit.synth.real_masks import real_mask_paths
+
+        paths = real_mask_paths(opts["real_mask_dir"], role="train")
+        real_mask = str(paths[int(extra.integers(len(paths)))]) if paths else None
     return {
         "seed": int(seed),
         "lesion_burden": burden,
@@ -65,6 +84,8 @@ def draw_acquisition(seed: int, options: dict | None = None) -> dict:
         "flair_orientation": str(rng.choice(opts["orientations"])),
         "skull": bool(rng.random() < opts["skull_fraction"]),
         "label_noise": opts["label_noise"],
+        "real_lesion_mask": real_mask,
+        "skull_strip": bool(extra.random() < float(opts["skull_strip_share"])),
     }
 
 
@@ -134,7 +155,7 @@ def phantom_case(seed: int, options: dict | None = None, *, case_id: str | None 
     from wmhkit.synth import make_phantom
 
     params = draw_acquisition(seed, options)
-    kwargs = {k: v for k, v in params.items() if k != "label_noise" or v is not None}
+    kwargs = {k: v for k, v in params.items() if (k != "label_noise" or v is not None) and k != "skull_strip"}
     phantom = make_phantom(**kwargs)
     if {**PHANTOM_DEFAULTS, **(options or {})}["true_alignment"]:
         alignment = MNIAlignment(np.asarray(phantom.subject_to_mni, dtype=float), 1.0, "phantom-truth")
@@ -181,6 +202,29 @@ def thick_slice_grid(t1, *, slice_mm: float, gap_mm: float = 0.0, inplane_mm: fl
     return shape, affine
 
 
+def head_white_matter(head, prepared_head) -> np.ndarray:
+    """Where lesions may go in a real head.
+
+    Voxels as bright as white matter (above 0.85 of the way from background to the white-matter
+    level) under the MNI white-matter prior (> 0.3, through the head's alignment) inside the
+    brain mask, plus the partial-volume rim up to 2 mm around them that is brighter than half
+    the white-matter level: lesions then reach the ventricle wall, as real periventricular
+    lesions do, but never CSF.
+    """
+    from scipy import ndimage
+
+    from wmhkit.io import voxel_sizes_mm
+    from wmhkit.preprocess import load_template
+
+    wm_prob = np.asarray(prepared_head.alignment.resample_to_subject(load_template("wm"), head, order=1).dataobj)
+    brain = np.asarray(prepared_head.brain_mask.dataobj) > 0
+    background, white = prepared_head.intensity_levels
+    data = np.asanyarray(head.dataobj)
+    core = (wm_prob > 0.3) & brain & (data > background + 0.85 * (white - background))
+    rim = ndimage.binary_dilation(core, iterations=max(1, int(round(2.0 / min(voxel_sizes_mm(head))))))
+    return core | (rim & brain & (data > background + 0.5 * (white - background)))
+
+
 @functools.lru_cache(maxsize=4)
 def _prepared_head(path: str):
     from wmhkit.preprocess import prepare_t1
@@ -199,18 +243,23 @@ def real_anatomy_case(head_path, seed: int, options: dict | None = None, *, prep
 
     from wmhkit.forward import thick_slice_average
     from wmhkit.io import check_img
-    from wmhkit.preprocess import load_template
     from wmhkit.synth import insert_lesions
 
     params = draw_acquisition(seed, options)
     params["lesion_burden"] = max(params["lesion_burden"], 0.3)
+    if {**PHANTOM_DEFAULTS, **(options or {})}["real_healthy"]:
+        params.update(lesion_burden=0.0, real_lesion_mask=None)
+    if params["real_lesion_mask"]:  # the real geometry leads; fewer drawn lesions beside it
+        params["lesion_burden"] *= float(np.random.default_rng([seed, 17]).uniform(0.0, 0.6))
     head = check_img(head_path)
     prepared_head = prepared_head or _prepared_head(str(head_path))
-    wm_prob = prepared_head.alignment.resample_to_subject(load_template("wm"), head, order=1)
     brain = np.asarray(prepared_head.brain_mask.dataobj) > 0
-    wm = nib.Nifti1Image(((np.asarray(wm_prob.dataobj) > 0.5) & brain).astype(np.uint8), head.affine)
-    t1_lesioned, lesion_mask, lesion_params = insert_lesions(head, wm, seed=seed,
-                                                             lesion_burden=params["lesion_burden"])
+    wm = nib.Nifti1Image(head_white_matter(head, prepared_head).astype(np.uint8), head.affine)
+    if params["skull_strip"]:
+        head = nib.Nifti1Image(np.where(brain, np.asanyarray(head.dataobj), 0).astype(np.float32), head.affine)
+    t1_lesioned, lesion_mask, lesion_params = insert_lesions(
+        head, wm, seed=seed, lesion_burden=params["lesion_burden"], real_lesion_mask=params["real_lesion_mask"],
+        mni_to_subject=prepared_head.alignment.mni_to_subject)
     rng = np.random.default_rng([seed, 99])
     shape, affine = thick_slice_grid(head, slice_mm=params["flair_slice_mm"], gap_mm=params["flair_gap_mm"],
                                      orientation=params["flair_orientation"], tilt_deg=float(rng.uniform(-15, 15)))
