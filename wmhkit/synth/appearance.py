@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from wmhkit.io.arrays import grown_box
 from wmhkit.synth.fields import fourier_noise
 
 __all__ = ["CONTRAST_SHARE_RANGE", "draw_contrast_shares", "lesion_darkening"]
@@ -72,12 +73,6 @@ def draw_contrast_shares(rng: np.random.Generator, count: int, typical: float | 
     typical = float(np.clip(typical, 0.02, 0.98))
     shares = rng.beta(_CONCENTRATION * typical, _CONCENTRATION * (1.0 - typical), size=int(count))
     return shares.astype(np.float32), typical
-
-
-def _box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
-    where = np.nonzero(mask)
-    return tuple(slice(max(int(w.min()) - margin, 0), min(int(w.max()) + margin + 1, n))
-                 for w, n in zip(where, mask.shape))
 
 
 def lesion_darkening(
@@ -125,7 +120,7 @@ def lesion_darkening(
     if not (fraction > 0).any():
         return darkening, params
     margin = int(np.ceil(4.0 / sizes.min())) + 2
-    box = _box(fraction > 0, margin)
+    box = grown_box(fraction > 0, margin)
     part = fraction[box]
     core = part > 0.5
     labels, count = ndimage.label(core)

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from wmhkit.errors import OptionError
+from wmhkit.io.arrays import grown_box
 from wmhkit.synth.fields import fourier_noise
 
 __all__ = ["HELD_OUT_MASKS", "HELD_OUT_HEADS", "default_real_mask_dir", "real_mask_paths", "real_lesion_fraction",
@@ -92,9 +93,7 @@ def _signed_distance(mask: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     out = np.full(mask.shape, 50.0, dtype=np.float32)
     if not mask.any():
         return out
-    where = np.nonzero(mask)
-    margin = int(np.ceil(8.0 / sizes.min()))
-    box = tuple(slice(max(int(w.min()) - margin, 0), min(int(w.max()) + margin + 1, n)) for w, n in zip(where, mask.shape))
+    box = grown_box(mask, int(np.ceil(8.0 / sizes.min())))
     part = mask[box]
     outside = ndimage.distance_transform_edt(~part, sampling=sizes)
     inside = ndimage.distance_transform_edt(part, sampling=sizes)
