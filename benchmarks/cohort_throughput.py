@@ -6,8 +6,10 @@ how well the cohort engine itself scales per worker.
 
 Usage::
 
-    python benchmarks/cohort_throughput.py --n-subjects 50 --method baseline \
+    python benchmarks/cohort_throughput.py --n-subjects 50 --method model \
         --work /tmp/wmhkit-cohort-bench --results benchmarks/results/cohort_throughput.md
+
+``--configs w2`` reruns one configuration and reads the others from the results CSV.
 
 Inputs are ``wmhkit.synth.make_phantom(seed, voxel_size_mm=2.0)`` T1 images (seeds 0..N-1)
 in a BIDS tree. Each configuration writes into a fresh derivatives folder (no resume); the
@@ -22,8 +24,11 @@ import os
 import platform
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
+
+import pandas as pd
 from bench_environment import environment_line
 
 
@@ -43,10 +48,47 @@ def _write_inputs(root: Path, n_subjects: int):
     return discover_inputs(bids).head(n_subjects)
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (worker processes), seconds."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
+class CpuMeter:
+    """CPU seconds of this process and every descendant process while a run lasts.
+
+    Pool workers are children of multiprocessing's fork server, which reaps them, so their
+    CPU time never reaches ``os.times()`` here: a thread reads every descendant's CPU time
+    with psutil twice a second and keeps the last reading of each (what a worker spends in its
+    last half second before exiting is missed; workers are idle then).
+    """
+
+    def __init__(self, interval_s: float = 0.5):
+        import psutil
+
+        self._psutil = psutil
+        self.interval_s = interval_s
+        self._start = self._readings()
+        self._last = dict(self._start)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _readings(self) -> dict:
+        readings = {}
+        me = self._psutil.Process()
+        for process in [me, *me.children(recursive=True)]:
+            try:
+                cpu = process.cpu_times()
+                readings[(process.pid, process.create_time())] = cpu.user + cpu.system
+            except self._psutil.Error:  # exited between listing and reading
+                continue
+        return readings
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._last.update(self._readings())
+
+    def stop(self) -> float:
+        """Stop polling; CPU seconds used by all processes since the meter started."""
+        self._stop.set()
+        self._thread.join()
+        self._last.update(self._readings())
+        return sum(value - self._start.get(key, 0.0) for key, value in self._last.items())
 
 
 def _load() -> str:
@@ -58,11 +100,11 @@ def _run(label: str, bids, out: Path, method: str, **kwargs) -> dict:
 
     shutil.rmtree(out, ignore_errors=True)
     load_before = _load()
-    cpu_start = _cpu_seconds()
+    meter = CpuMeter()
     start = time.perf_counter()
     result = run_cohort(bids, out, method=method, resume=False, report=False, group_map=False, progress=False, **kwargs)
     seconds = time.perf_counter() - start
-    cpu_s = _cpu_seconds() - cpu_start
+    cpu_s = meter.stop()
     runs = result.runs
     row = {
         "configuration": label,
@@ -74,11 +116,21 @@ def _run(label: str, bids, out: Path, method: str, **kwargs) -> dict:
         "peak_rss_mb_per_worker": float(runs["peak_rss_mb"].max()),
         "worker_processes": int(runs["pid"].nunique()),
         "cpu_s": cpu_s,
+        "cpu_s_per_subject": cpu_s / max(1, len(runs)),
         "load_before": load_before,
         "load_after": _load(),
     }
     print(row, flush=True)
     return row
+
+
+#: Configurations: name -> (label, run_cohort keyword arguments); "dask" runs on a LocalCluster.
+CONFIGS = {
+    "w1": ("local, 1 worker (in process)", {"workers": 1}),
+    "w2": ("local, 2 worker processes x 1 thread", {"workers": 2}),
+    "w1t1": ("local, 1 worker x 1 thread (in process)", {"workers": 1, "threads_per_worker": 1}),
+    "dask": ("Dask LocalCluster, 2 workers x 1 thread", {}),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,23 +140,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/wmhkit-cohort-bench"))
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "cohort_throughput.md")
     parser.add_argument("--skip-dask", action="store_true")
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS),
+                        help="configurations to (re)run; the others are read from the results CSV of an earlier run")
     args = parser.parse_args(argv)
+    if args.skip_dask:
+        args.configs = [name for name in args.configs if name != "dask"]
 
     args.work.mkdir(parents=True, exist_ok=True)
     bids = _write_inputs(args.work, args.n_subjects)
-    rows = [
-        _run("local, 1 worker (in process)", bids, args.work / "w1", args.method, workers=1),
-        _run("local, 2 worker processes", bids, args.work / "w2", args.method, workers=2),
-        # last of the in-process runs: it caps this process's torch and BLAS threads for good
-        _run("local, 1 worker x 1 thread (in process)", bids, args.work / "w1t1", args.method, workers=1,
-             threads_per_worker=1),
-    ]
-    if not args.skip_dask:
-        from distributed import LocalCluster
+    rows_csv = args.results.with_suffix(".csv")
+    earlier = pd.read_csv(rows_csv).set_index("config").to_dict("index") if rows_csv.is_file() else {}
+    rows = {}
+    # The 1-thread in-process run goes last of the in-process runs: it caps this process's torch
+    # and BLAS threads for good.
+    for name in ("w1", "w2", "w1t1", "dask"):
+        if name not in args.configs:
+            if name in earlier:
+                rows[name] = {"config": name, **earlier[name]}
+            continue
+        label, kwargs = CONFIGS[name]
+        if name == "dask":
+            from distributed import LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            rows.append(_run("Dask LocalCluster, 2 workers x 1 thread", bids, args.work / "dask", args.method,
-                             scheduler=cluster.scheduler_address))
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+                rows[name] = {"config": name, **_run(label, bids, args.work / name, args.method,
+                                                     scheduler=cluster.scheduler_address)}
+        else:
+            rows[name] = {"config": name, **_run(label, bids, args.work / name, args.method, **kwargs)}
+    rows_csv.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(list(rows.values())).to_csv(rows_csv, index=False)
+    rows = [rows[name] for name in ("w1", "w2", "w1t1", "dask") if name in rows]
 
     from wmhkit.cohort import build_table, write_group_map, write_report
 
@@ -114,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     write_report(table, args.work / "w2")
     report_s = time.perf_counter() - start
 
-    speedup = rows[1]["subjects_per_min"] / rows[0]["subjects_per_min"]
-    speedup_per_worker = rows[1]["subjects_per_min"] / rows[2]["subjects_per_min"]
+    by_name = {row["config"]: row for row in rows}
+    speedup = by_name["w2"]["subjects_per_min"] / by_name["w1"]["subjects_per_min"]
+    speedup_per_worker = by_name["w2"]["subjects_per_min"] / by_name["w1t1"]["subjects_per_min"]
     # A single subject already runs on more than one core in places (SimpleITK's alignment uses
     # 2 threads); this is how much of the second core one worker leaves idle.
-    busy_cores = rows[0]["cpu_s"] / rows[0]["wall_s"]
+    busy_cores = by_name["w1"]["cpu_s"] / by_name["w1"]["wall_s"]
     command = f"python benchmarks/cohort_throughput.py --n-subjects {args.n_subjects} --method {args.method}"
     lines = [
         "# Cohort throughput",
@@ -131,20 +197,23 @@ def main(argv: list[str] | None = None) -> int:
         f"Inputs: {args.n_subjects} phantoms from `wmhkit.synth.make_phantom(seed, voxel_size_mm=2.0)`; "
         f"method `{args.method}`" + (" (no trained model was available)" if args.method == "baseline" else "") + ".",
         "",
-        "| configuration | subjects | failed | wall (s) | subjects/min | median s/subject | peak RSS per worker (MB) | worker processes | load before | load after |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| configuration | subjects | failed | wall (s) | subjects/min | median s/subject | CPU s/subject | peak RSS per worker (MB) | worker processes | load before | load after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['configuration']} | {row['subjects']} | {row['failed']} | {row['wall_s']:.1f} | "
-            f"{row['subjects_per_min']:.2f} | {row['median_subject_s']:.2f} | {row['peak_rss_mb_per_worker']:.0f} | "
+            f"{row['subjects_per_min']:.2f} | {row['median_subject_s']:.2f} | {row['cpu_s_per_subject']:.2f} | "
+            f"{row['peak_rss_mb_per_worker']:.0f} | "
             f"{row['worker_processes']} | {row['load_before']} | {row['load_after']} |"
         )
     lines += [
         "",
-        f"Speed-up, 2 local workers over 1 worker using every core: **{speedup:.2f}x** (target >= 1.8x).",
-        f"Speed-up, 2 local workers over 1 worker with the same per-worker share (1 thread): "
-        f"**{speedup_per_worker:.2f}x**.",
+        f"Speed-up, 2 local workers x 1 thread over 1 worker x 1 thread: **{speedup_per_worker:.2f}x** "
+        "(target >= 1.8x).",
+        f"Speed-up, 2 local workers over 1 worker using every core: {speedup:.2f}x.",
+        "CPU s/subject is the cost a cluster pays: CPU seconds of every process of the run "
+        "(this one, the worker processes, the Dask nannies and workers) divided by the subjects.",
         f"One worker alone keeps {busy_cores:.2f} cores busy on average (process CPU time / wall time; OpenMP "
         "threads waiting for work count too), so a second worker on 2 cores has much less than a whole idle core to use.",
         f"Combined table + group map + HTML report for {args.n_subjects} subjects: {report_s:.1f} s.",

@@ -40,7 +40,7 @@ def forbidden_voxels(result) -> dict:
     """Lesion voxels in cortex, CSF (aseg brought to the subject) and outside the brain mask."""
     from wmhkit.preprocess.resampling import resample_array
     from wmhkit.preprocess.templates import TEMPLATE_AFFINE
-    from wmhkit.segmentation.atlas import aseg_labels_mni
+    from wmhkit.anatomy.atlas import aseg_labels_mni
 
     mask = np.asanyarray(result.mask.dataobj) > 0
     labels = resample_array(aseg_labels_mni(), TEMPLATE_AFFINE, mask.shape, result.mask.affine,
@@ -55,39 +55,10 @@ def forbidden_voxels(result) -> dict:
 
 def mosaic(result, t1_path: Path, out_png: Path, title: str) -> Path:
     """Axial mosaic in RAS order: T1, lesion mask (red), probability >= 0.2 (cyan contour)."""
-    import matplotlib
+    from wmhkit.plotting.qc import plot_review_mosaic
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    from wmhkit.io import check_img, reorient_to_ras
-
-    t1 = np.asanyarray(reorient_to_ras(check_img(t1_path)).dataobj).astype(np.float32)
-    mask = np.asanyarray(reorient_to_ras(result.mask).dataobj) > 0
-    prob = np.asanyarray(reorient_to_ras(result.probseg).dataobj)
-    brain = np.asanyarray(reorient_to_ras(result.brain_mask).dataobj) > 0
-    # Slices through the white-matter envelope (where the probability can be non-zero), cropped to the brain.
-    envelope_z = np.flatnonzero((prob > 0).any(axis=(0, 1)))
-    zs = envelope_z if envelope_z.size else np.flatnonzero(brain.any(axis=(0, 1)))
-    slices = np.linspace(zs[0], zs[-1], 12).round().astype(int)
-    xs, ys = np.flatnonzero(brain.any(axis=(1, 2))), np.flatnonzero(brain.any(axis=(0, 2)))
-    crop = (slice(max(xs[0] - 3, 0), xs[-1] + 4), slice(max(ys[0] - 3, 0), ys[-1] + 4))
-    vmax = np.percentile(t1[brain], 99.5)
-    red = ListedColormap(["red"])
-    fig, axes = plt.subplots(2, 6, figsize=(18, 7.5), facecolor="black")
-    for ax, z in zip(axes.ravel(), slices):
-        ax.imshow(t1[crop + (z,)].T, cmap="gray", origin="lower", vmin=0, vmax=vmax)
-        lesion = mask[crop + (z,)].T
-        ax.imshow(np.ma.masked_where(~lesion, lesion), cmap=red, origin="lower", alpha=0.85, interpolation="nearest")
-        if (prob[crop + (z,)] >= 0.2).any():
-            ax.contour((prob[crop + (z,)] >= 0.2).T, [0.5], colors="cyan", linewidths=0.6, origin="lower")
-        ax.set_title(f"z={z} ({int(mask[:, :, z].sum())} lesion voxels)", color="white", fontsize=9)
-        ax.axis("off")
-    fig.suptitle(title, color="white")
-    fig.tight_layout()
+    fig = plot_review_mosaic(t1_path, result.mask, result.probseg, result.brain_mask, title=title)
     fig.savefig(out_png, dpi=70, facecolor="black")
-    plt.close(fig)
     return out_png
 
 

@@ -52,21 +52,20 @@ def _score(reference, mask) -> dict:
 
 
 def resampling_row(t1, reference) -> dict:
+    from wmhkit.anatomy.atlas import wm_envelope_mni
     from wmhkit.preprocess import prepare_t1
     from wmhkit.preprocess.resampling import resample_array
-    from wmhkit.segmentation import inference
-    from wmhkit.segmentation.atlas import wm_envelope_mni
-    from wmhkit.segmentation.postprocess import threshold_and_clean
     from wmhkit.preprocess.templates import TEMPLATE_AFFINE
+    from wmhkit.segmentation.mni_grid import mni_grid
+    from wmhkit.segmentation.postprocess import threshold_and_clean
 
-    prepared = prepare_t1(t1)
+    prepared = prepare_t1(t1, mni_t1=False)
     alignment = prepared.alignment
-    _, box_affine, box = inference.t1_on_brain_box(prepared.t1_mni)
-    shape = tuple(s.stop - s.start for s in box)
+    grid = mni_grid(prepared)  # the MNI brain box the network reads, and the way back
     truth = np.asanyarray(reference.dataobj).astype(np.float32)
-    in_mni = resample_array(truth, reference.affine, shape, box_affine, alignment.mni_to_subject, order=1)
-    in_mni[~wm_envelope_mni()[box]] = 0.0
-    back, _ = inference.mni_box_to_subject(in_mni, box_affine, alignment, prepared.img)
+    in_mni = resample_array(truth, reference.affine, grid.t1.shape, grid.affine, alignment.mni_to_subject, order=1)
+    in_mni[~grid.envelope] = 0.0
+    back = grid.to_input_grid(in_mni)
     mni_mask, _, _ = threshold_and_clean(back, 1.0, 0.5, 5.0)
 
     envelope = resample_array(wm_envelope_mni().view(np.uint8), TEMPLATE_AFFINE, truth.shape, reference.affine,

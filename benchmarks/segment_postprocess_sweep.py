@@ -39,37 +39,23 @@ def probability_maps(t1, loaded, flip_average: bool, thresholds, contacts):
     """Yield ``(threshold, contact, probability on the input grid, its affine)``, the network run once.
 
     The same steps as :func:`wmhkit.segmentation.segment` for the model's own space: the
-    probability on the network's grid, the cortex-contact rule there, back to the input grid,
-    0 outside the brain mask.
+    probability on the network's grid (:mod:`wmhkit.segmentation.spaces`), the cortex-contact rule
+    there, back to the input grid, 0 outside the brain mask.
     """
     from wmhkit.preprocess import prepare_t1
-    from wmhkit.segmentation.atlas import ventricle_zone_mni, wm_envelope_mni
     from wmhkit.segmentation.cortex import drop_cortex_attached
-    from wmhkit.segmentation.inference import mni_box_to_subject, probability_mni, t1_on_brain_box
-    from wmhkit.segmentation.subject_grid import grid_to_input, probability_on_grid
+    from wmhkit.segmentation.inference import network_probability
+    from wmhkit.segmentation.spaces import grid_for
 
-    prepared = prepare_t1(t1, mni_t1=loaded.space == "mni")
-    alignment = prepared.alignment
-    if loaded.space == "subject":
-        grid, envelope, zone, probability = probability_on_grid(prepared.img, alignment, prepared.intensity_levels,
-                                                                loaded.net, flip_average=flip_average)
-        t1_grid = grid.t1
-
-        def back(q):
-            return grid_to_input(q, grid, alignment)[0]
-    else:
-        t1_grid, box_affine, box = t1_on_brain_box(prepared.t1_mni)
-        probability, _ = probability_mni(t1_grid, box, model=loaded, flip_average=flip_average)
-        envelope, zone = wm_envelope_mni()[box], ventricle_zone_mni()[box]
-
-        def back(q):
-            return mni_box_to_subject(q, box_affine, alignment, prepared.img)[0]
+    prepared = prepare_t1(t1, mni_t1=False)
+    grid = grid_for(prepared, loaded.space)
+    probability, _ = network_probability(grid, loaded.net, flip_average=flip_average)  # no threshold: no rule yet
     brain = np.asanyarray(prepared.brain_mask.dataobj) > 0
     for threshold in thresholds:
         for contact in contacts:
             kept = probability.copy()
-            drop_cortex_attached(kept, t1_grid, envelope, zone, threshold, contact)
-            on_input = back(kept)
+            drop_cortex_attached(kept, grid.t1, grid.envelope, grid.ventricle_zone, threshold, contact)
+            on_input = grid.to_input_grid(kept)
             on_input[~brain] = 0.0
             yield threshold, contact, on_input, prepared.img.affine
 

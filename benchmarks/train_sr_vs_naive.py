@@ -46,24 +46,16 @@ def _config(thickness: float, args, loss: str, cache: Path) -> dict:
 
 
 def _figure(rows: list, path: Path) -> None:
-    import matplotlib
+    from wmhkit.plotting.training import plot_slice_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(rows), 4, figsize=(12, 3 * len(rows)), squeeze=False)
-    for ax_row, (thickness, case, probs) in zip(axes, rows):
+    panels = []
+    for thickness, case, probs in rows:
         index = np.argwhere(case.lesion_mni > 0)
         y = int(np.median(index[:, 1])) if len(index) else case.t1.shape[1] // 2
-        panels = [("T1", case.t1[:, y, :]), ("exact lesion", case.lesion_mni[:, y, :]),
-                  ("SR loss p", probs["sr"][:, y, :]), ("naive loss p", probs["naive"][:, y, :])]
-        for ax, (title, image) in zip(ax_row, panels):
-            ax.imshow(np.asarray(image, float).T, origin="lower", cmap="gray" if title == "T1" else "magma")
-            ax.set_title(f"{thickness:g} mm: {title}")
-            ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+        panels.append([(f"{thickness:g} mm: {title}", image[:, y, :], "gray" if title == "T1" else "magma")
+                       for title, image in (("T1", case.t1), ("exact lesion", case.lesion_mni),
+                                            ("SR loss p", probs["sr"]), ("naive loss p", probs["naive"]))])
+    plot_slice_panels(panels).savefig(path, dpi=80)
 
 
 def main() -> None:

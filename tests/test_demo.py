@@ -17,8 +17,8 @@ def test_demo_writes_everything(tmp_path, capsys):
     assert summary.loc[0, "true_lesion_ml"] > 0
     assert 0.0 <= summary.loc[0, "dice"] <= 1.0
     assert 1000 < summary.loc[0, "etiv_ml"] < 2200
-    assert (out / "derivatives" / "sub-demo01_T1w_desc-wmh_mask.nii.gz").exists()
-    assert (out / "derivatives" / "sub-demo01_T1w_wmh.json").exists()
+    assert (out / "derivatives" / "sub-demo01_desc-wmh_mask.nii.gz").exists()
+    assert (out / "derivatives" / "sub-demo01_wmh.json").exists()
     assert (out / "figures" / "sub-demo01_T1w_overlay.png").stat().st_size > 10_000
     assert len(pd.read_csv(out / "cohort.tsv", sep="\t")) == 2000
     assert "sub-demo01_T1w" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 
@@ -11,6 +12,15 @@ from .cohort_testdata import write_bids
 
 #: Two good subjects (one with two sessions would cost a third segmentation) and one corrupt scan.
 SUBJECTS = {"01": [None], "02": ["1"], "03": [None]}
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI's main() points the wmhkit logger at this test's stderr; undo that for later tests."""
+    logger = logging.getLogger("wmhkit")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(scope="session")

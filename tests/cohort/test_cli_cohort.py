@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from wmhkit.cli import main
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """main() points the wmhkit logger at this test's stderr; undo that for later tests."""
-    logger = logging.getLogger("wmhkit")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 def test_missing_input_is_a_usage_error(tmp_path, capsys):

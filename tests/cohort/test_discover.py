@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from wmhkit.cohort import discover_inputs
-from wmhkit.errors import TableError
+from wmhkit.cohort.discover import select_inputs
+from wmhkit.errors import OptionError, TableError
 
 
 def _touch_img(path):
@@ -120,3 +121,14 @@ def test_bids_sessions_tsv_carries_dates_and_ages_per_session(bids):
     (bids / "sub-02/sub-02_sessions.tsv").write_text("session\tage\n1\t80\n")
     with pytest.raises(TableError, match="no session_id column"):
         discover_inputs(bids)
+
+
+def test_select_participants_and_sessions_with_or_without_prefix(bids):
+    table = discover_inputs(bids)
+    assert select_inputs(table, ["sub-02"])["stem"].tolist() == ["sub-02_ses-1_T1w", "sub-02_ses-2_T1w"]
+    assert select_inputs(table, ["01", "sub-02"], ["ses-2"])["stem"].tolist() == ["sub-02_ses-2_T1w"]
+    assert select_inputs(table, None, [])["stem"].tolist() == table["stem"].tolist()
+    with pytest.raises(OptionError, match=r"--participant-label sub-03 matches no T1 in .* \(it has sub-01, sub-02\)"):
+        select_inputs(table, ["01", "03"], source=str(bids))
+    with pytest.raises(OptionError, match="--session-label ses-3 matches no T1"):
+        select_inputs(table, ["02"], ["3"])

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from wmhkit.cli import main
-from wmhkit.cohort.lock import LOCK_NAME, cohort_lock, lock_holder
+from wmhkit.cohort.lock import LOCK_NAME, cohort_lock, lock_holder, subject_locks
 from wmhkit.cohort.table import TABLE_NAME
 from wmhkit.errors import OutputError
 
@@ -88,3 +88,22 @@ def test_two_real_runs_on_one_folder(cohort_bids, reference_run, tmp_path):
     written = pd.read_csv(out / TABLE_NAME, sep="\t", dtype=str, keep_default_na=False)
     expected = pd.read_csv(reference_run.out_dir / TABLE_NAME, sep="\t", dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(written, expected)
+
+
+def test_participant_runs_share_the_folder_and_lock_their_subjects(tmp_path):
+    out = tmp_path / "deriv"
+    with cohort_lock(out, shared=True), subject_locks(out, ["sub-01/anat"]):
+        with cohort_lock(out, shared=True), subject_locks(out, ["sub-02/anat", "sub-02/ses-1/anat"]):
+            pass  # another participant run on other subjects
+        with pytest.raises(OutputError, match="sub-01/anat is in use"):
+            with subject_locks(out, ["sub-03/anat", "sub-01/anat"]):
+                pass
+        with subject_locks(out, ["sub-03/anat"]):  # released, all or none, after the refusal
+            pass
+        with pytest.raises(OutputError, match="in use by another wmhkit run"):  # a cohort run or the group step
+            with cohort_lock(out):
+                pass
+    with cohort_lock(out):
+        with pytest.raises(OutputError, match="in use by another wmhkit run"):  # no participant run beside it
+            with cohort_lock(out, shared=True):
+                pass

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wmhkit.cohort.qc import write_thumbnail
 from wmhkit.cohort.report import report_html, write_report
 from wmhkit.cohort.table import EXTREME_LESION_ML, add_flags
+from wmhkit.plotting.qc import write_thumbnail
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -56,11 +56,12 @@ def test_reference_run_outputs_and_failure_isolation(reference_run, cohort_bids)
     description = json.loads((out / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative"
     assert description["GeneratedBy"][0] == {"Name": "wmhkit", "Version": __version__, "Description": "WMH from 3D T1"}
-    for subdir, stem in (("sub-01/anat", "sub-01_T1w"), ("sub-02/ses-1/anat", "sub-02_ses-1_T1w")):
+    for subdir, prefix in (("sub-01/anat", "sub-01"), ("sub-02/ses-1/anat", "sub-02_ses-1")):
         names = {p.name for p in (out / subdir).iterdir()}
-        assert {f"{stem}_desc-wmh_mask.nii.gz", f"{stem}_wmh.json", f"{stem}_qc.json",
-                f"{stem}_desc-overlay_qc.png", f"{stem}_space-MNI152NLin2009aSym_desc-wmh_mask.nii.gz"} <= names
-    assert (out / "sub-03/anat/sub-03_T1w_error.json").is_file()
+        assert {f"{prefix}_desc-wmh_mask.nii.gz", f"{prefix}_wmh.json", f"{prefix}_qc.json",
+                f"{prefix}_desc-overlay_qc.png", f"{prefix}_space-MNI152NLin2009aSym_desc-wmh_mask.nii.gz",
+                f"{prefix}_desc-wmh_mask.json", f"{prefix}_space-MNI152NLin2009aSym_desc-wmh_mask.json"} <= names
+    assert (out / "sub-03/anat/sub-03_error.json").is_file()
     assert (out / "wmhkit_report.html").is_file()
     frequency = nib.load(out / "wmhkit_space-MNI152NLin2009aSym_desc-lesionfrequency_map.nii.gz").get_fdata()
     masks = [nib.load(out / path).get_fdata() > 0 for path in table.loc[:1, "mni_mask"]]
@@ -78,7 +79,7 @@ def test_rerun_skips_complete_subjects_and_redoes_changed_ones(reference_copy, c
         "sub-01_T1w": "skipped", "sub-02_ses-1_T1w": "skipped", "sub-03_T1w": "failed"}
     pd.testing.assert_frame_equal(_read_table(reference_copy), _read_table(reference_run.out_dir))
     # A different recorded input hash (as if the scan changed) makes that subject run again.
-    summary_path = reference_copy / "sub-01/anat/sub-01_T1w_wmh.json"
+    summary_path = reference_copy / "sub-01/anat/sub-01_wmh.json"
     summary = json.loads(summary_path.read_text())
     summary["input"]["sha256"] = "0" * 64
     summary_path.write_text(json.dumps(summary))

@@ -43,14 +43,14 @@ def test_flair_given_as_t1_fails_with_the_reason_and_force_segments_it(tmp_path)
     result = run_cohort(tmp_path / "bids", out, method="baseline", progress=False, group_map=False)
     row = result.table.iloc[0]
     assert row["status"] == "failed" and "does not look like a brain T1" in row["error"]
-    assert _outputs(out / "sub-01" / "anat") == ["sub-01_T1w_error.json"]
+    assert _outputs(out / "sub-01" / "anat") == ["sub-01_error.json"]
     report = (out / "wmhkit_report.html").read_text()
     assert "does not look like a brain T1" in report and 'class="failed"' in report
     forced = run_cohort(tmp_path / "bids", out, method="baseline", progress=False, group_map=False, force=True)
     row = forced.table.iloc[0]
     assert row["status"] == "ok" and row["content_check_forced"] and row["flag_forced"]
     assert "forced" in row["qc_flags"]
-    summary = json.loads((out / "sub-01" / "anat" / "sub-01_T1w_wmh.json").read_text())
+    summary = json.loads((out / "sub-01" / "anat" / "sub-01_wmh.json").read_text())
     assert summary["content_check"]["forced"] is True and summary["content_check"]["reasons"]
 
 
@@ -65,7 +65,7 @@ def test_a_file_size_limit_fails_the_subject_cleanly_and_the_rerun_completes_it(
     # sub-02's worker may not write a file as large as its largest segmentation output ("segmentation":
     # the segmentation cannot be saved), or as its largest QC file ("qc": the segmentation is saved,
     # its QC files are not, which once left a partial set of outputs behind).
-    sizes = {suffix: (reference_run.out_dir / "sub-02/ses-1/anat" / f"sub-02_ses-1_T1w{suffix}").stat().st_size
+    sizes = {suffix: (reference_run.out_dir / "sub-02/ses-1/anat" / f"sub-02_ses-1{suffix}").stat().st_size
              for suffix in _SEGMENTATION_OUTPUTS + _QC_OUTPUTS}
     largest_segmentation = max(sizes[suffix] for suffix in _SEGMENTATION_OUTPUTS)
     if stage == "segmentation":
@@ -81,7 +81,7 @@ def test_a_file_size_limit_fails_the_subject_cleanly_and_the_rerun_completes_it(
     assert status == {"sub-01_T1w": "ok", "sub-02_ses-1_T1w": "failed", "sub-03_T1w": "failed"}
     error = result.table.set_index("stem").loc["sub-02_ses-1_T1w", "error"]
     assert error.startswith("OutputError: Output /") and "(File too large)" in error
-    assert _outputs(out / "sub-02" / "ses-1" / "anat") == ["sub-02_ses-1_T1w_error.json"]  # no partial file or set
+    assert _outputs(out / "sub-02" / "ses-1" / "anat") == ["sub-02_ses-1_error.json"]  # no partial file or set
     rerun = run_cohort(cohort_bids, out, workers=2, threads_per_worker=1, method="baseline", progress=False)
     assert dict(zip(rerun.runs["stem"], rerun.runs["status"]))["sub-02_ses-1_T1w"] == "ok"
     pd.testing.assert_frame_equal(_read_table(out), _read_table(reference_run.out_dir))

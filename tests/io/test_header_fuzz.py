@@ -135,7 +135,9 @@ def assert_segment_clean(path: Path, out: Path, capsys) -> str:
         assert written == [], written
         return "refused"
     assert code == 0, captured.err
-    stem = path.name.removesuffix(".nii.gz").removesuffix(".nii")
+    from wmhkit.io.outputs import output_prefix
+
+    stem = output_prefix(path.name.removesuffix(".nii.gz").removesuffix(".nii"))
     assert written == sorted(stem + suffix for suffix in _OUTPUTS), written
     for name in written:
         if name.endswith(".nii.gz"):

@@ -56,8 +56,9 @@ def test_wrong_suffix(tmp_path):
     _raises(path, "not a NIfTI or MGZ")
 
 
-def test_folder_refused(tmp_path):
-    _raises(tmp_path, "is a folder")
+def test_folder_without_dicom_refused(tmp_path):
+    # A folder is read as a DICOM series (wmhkit.io.dicom); one without DICOM files is refused.
+    _raises(tmp_path, "holds no DICOM images")
 
 
 def test_truncated_gzip(tmp_path, head_img):

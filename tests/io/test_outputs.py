@@ -19,6 +19,7 @@ from wmhkit.io import (
     output_paths,
     safe_output_path,
     save_img,
+    sidecar_path,
     write_json,
     write_tsv,
 )
@@ -28,13 +29,18 @@ def test_output_names_follow_design(tmp_path):
     paths = output_paths("/data/sub-01/ses-2/anat/sub-01_ses-2_T1w.nii.gz", tmp_path)
     names = {key: path.name for key, path in paths.all().items()}
     assert names == {
-        "wmh_mask": "sub-01_ses-2_T1w_desc-wmh_mask.nii.gz",
-        "wmh_probseg": "sub-01_ses-2_T1w_desc-wmh_probseg.nii.gz",
-        "brain_mask": "sub-01_ses-2_T1w_desc-brain_mask.nii.gz",
-        "summary_json": "sub-01_ses-2_T1w_wmh.json",
-        "regions_tsv": "sub-01_ses-2_T1w_regions.tsv",
-        "lesions_tsv": "sub-01_ses-2_T1w_lesions.tsv",
+        "wmh_mask": "sub-01_ses-2_desc-wmh_mask.nii.gz",
+        "wmh_probseg": "sub-01_ses-2_desc-wmh_probseg.nii.gz",
+        "brain_mask": "sub-01_ses-2_desc-brain_mask.nii.gz",
+        "summary_json": "sub-01_ses-2_wmh.json",
+        "regions_tsv": "sub-01_ses-2_regions.tsv",
+        "lesions_tsv": "sub-01_ses-2_lesions.tsv",
     }
+    # BIDS derivatives drop the source's suffix (_T1w); other names are kept whole.
+    assert output_paths("scans/case_01_T1w.nii.gz", tmp_path).wmh_mask.name == "case_01_T1w_desc-wmh_mask.nii.gz"
+    assert output_paths("sub-01_desc-wmh_mask.nii.gz", tmp_path).regions_tsv.name == "sub-01_desc-wmh_mask_regions.tsv"
+    assert paths.mni_mask.name == "sub-01_ses-2_space-MNI152NLin2009aSym_desc-wmh_mask.nii.gz"
+    assert sidecar_path(paths.mni_mask).name == "sub-01_ses-2_space-MNI152NLin2009aSym_desc-wmh_mask.json"
     assert all(path.parent == tmp_path for path in paths.all().values())
     assert bids_stem("x.MGZ") == "x"
 

@@ -1,8 +1,11 @@
-"""Execute every walkthrough notebook headless, with small parameters, and fail on any error.
+"""Execute every walkthrough notebook headless, twice, with small parameters, and fail on any error.
 
-Each notebook's parameters cell reads ``WMHKIT_NOTEBOOK_SMALL=1`` and shrinks its data. A
-notebook whose wmhkit dependency cannot be imported is skipped with the import error as the
-reason; any other failure fails the test.
+Each notebook's parameters cell reads ``WMHKIT_NOTEBOOK_SMALL=1`` and shrinks its data, and
+writes under ``WMHKIT_NOTEBOOK_OUTPUTS`` (here a temporary folder; for a user, by default
+``~/wmhkit_outputs``, outside the source tree). Every notebook runs twice in a row, as "Restart
+and run all" twice: the second run must replace or resume what the first wrote. A notebook
+whose wmhkit dependency cannot be imported is skipped with the import error as the reason; any
+other failure fails the test.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ def _missing_dependency(modules: list[str]) -> str | None:
 
 
 def _execute(name: str, tmp_path: Path, monkeypatch, parameters: dict | None = None) -> float:
-    """Run a notebook in a fresh python3 kernel inside ``tmp_path``; returns the seconds it took.
+    """Run a notebook in a fresh python3 kernel; returns the seconds it took.
+
+    The kernel works in ``tmp_path/cwd`` (the notebooks folder, for a user) and the notebook
+    writes its outputs under ``tmp_path/wmhkit_outputs``.
 
     ``parameters`` replace assignments of the first code cell (the parameters cell), the way a
     user edits it: ``{"COHORT_TABLE": "'/path/table.tsv'"}`` turns ``COHORT_TABLE = None`` into
@@ -64,9 +70,11 @@ def _execute(name: str, tmp_path: Path, monkeypatch, parameters: dict | None = N
         lines[hits[0]] = f"{key} = {value}"
         parameters_cell.source = "\n".join(lines)
     monkeypatch.setenv("WMHKIT_NOTEBOOK_SMALL", "1")
+    monkeypatch.setenv("WMHKIT_NOTEBOOK_OUTPUTS", str(tmp_path / "wmhkit_outputs"))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    (tmp_path / "cwd").mkdir(exist_ok=True)
     client = nbclient.NotebookClient(notebook, timeout=TIMEOUT_S, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+                                     resources={"metadata": {"path": str(tmp_path / "cwd")}})
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, naming the cell, on any error
     elapsed = time.perf_counter() - start
@@ -77,9 +85,29 @@ def _execute(name: str, tmp_path: Path, monkeypatch, parameters: dict | None = N
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
-def test_notebook_executes(name, tmp_path, monkeypatch):
-    elapsed = _execute(name, tmp_path, monkeypatch)
-    print(f"{name} executed in {elapsed:.1f} s")
+def test_notebook_runs_twice(name, tmp_path, monkeypatch):
+    """Restart and run all, twice: nothing the first run wrote breaks the second."""
+    first = _execute(name, tmp_path, monkeypatch)
+    second = _execute(name, tmp_path, monkeypatch)
+    outputs = tmp_path / "wmhkit_outputs" / name.removesuffix(".ipynb")
+    assert any(outputs.rglob("*.png")), f"{name} wrote no figure under {outputs}"
+    assert not any((tmp_path / "cwd").iterdir()), "the notebook wrote into its working folder"
+    print(f"{name} executed in {first:.1f} s, then {second:.1f} s")
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_outputs_default_outside_the_source_tree(name, tmp_path, monkeypatch):
+    """The parameters cell puts OUT_DIR under $WMHKIT_NOTEBOOK_OUTPUTS, else ~/wmhkit_outputs."""
+    notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    parameters = next(cell for cell in notebook.cells if cell.cell_type == "code").source
+    monkeypatch.delenv("WMHKIT_NOTEBOOK_OUTPUTS", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    namespace: dict = {}
+    exec(parameters, namespace)  # the parameters cell only imports os and Path and assigns
+    assert namespace["OUT_DIR"] == tmp_path / "wmhkit_outputs" / name.removesuffix(".ipynb")
+    monkeypatch.setenv("WMHKIT_NOTEBOOK_OUTPUTS", str(tmp_path / "mine"))
+    exec(parameters, namespace)
+    assert namespace["OUT_DIR"] == tmp_path / "mine" / name.removesuffix(".ipynb")
 
 
 @pytest.mark.slow
@@ -90,12 +118,3 @@ def test_notebook_runs_on_a_user_table(name, tmp_path, monkeypatch):
     _execute(name, tmp_path, monkeypatch, {"COHORT_TABLE": repr(str(table))})
     outputs = list((tmp_path / "wmhkit_outputs").rglob("*.png"))
     assert outputs, f"{name} wrote no figure"
-
-
-@pytest.mark.slow
-def test_progression_notebook_runs_twice_in_a_row(tmp_path, monkeypatch):
-    """Notebook 06 from the same folder twice: nothing it writes on the first run breaks the second."""
-    first = _execute("06_progression.ipynb", tmp_path, monkeypatch)
-    second = _execute("06_progression.ipynb", tmp_path, monkeypatch)
-    assert (tmp_path / "wmhkit_outputs" / "06_progression" / "progression_by_baseline.png").is_file()
-    print(f"06_progression.ipynb executed in {first:.1f} s, then {second:.1f} s")

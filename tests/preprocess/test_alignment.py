@@ -109,3 +109,13 @@ def test_matches_the_phantom_ground_truth(skull):
     # The phantom also has a smooth non-linear warp: its linear part is matched within a few mm.
     assert mean_distance_mm(alignment.mni_to_subject, np.linalg.inv(phantom.subject_to_mni)) < 4.0
     assert alignment.quality > QUALITY_THRESHOLD
+
+
+def test_registration_runs_on_one_thread_whatever_the_machine(skull_subject):
+    # Its answer changes in the 6th decimal with the thread count, and a cohort worker capped to
+    # one core must not run two: the alignment fixes SimpleITK to one thread.
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(3)
+    align_to_mni(skull_subject[0])
+    assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == 1

@@ -108,7 +108,7 @@ def test_flair_given_as_t1_is_refused_and_forced_on_demand(tmp_path, capsys):
     assert "sub-01_T1w.nii.gz does not look like a brain T1" in line and "white matter" in line
     assert main(["segment", str(path), "--out", str(tmp_path / "out"), "--method", "baseline", "--no-regions",
                  "--force"]) == 0
-    summary = json.loads((tmp_path / "out" / "sub-01_T1w_wmh.json").read_text())
+    summary = json.loads((tmp_path / "out" / "sub-01_wmh.json").read_text())
     assert summary["content_check"]["forced"] is True and summary["content_check"]["passed"] is False
 
 

@@ -46,3 +46,13 @@ def test_axis_aligned_grid_covers_an_oblique_grid():
 def test_unsupported_order_is_an_option_error(rng):
     with pytest.raises(OptionError, match="order"):
         resample_array(rng.random((3, 4, 5)), np.eye(4), (3, 4, 5), np.eye(4), order=2)
+
+
+def test_box_on_grid_pads_and_clips():
+    from wmhkit.preprocess.resampling import box_on_grid
+
+    points = np.array([[2.2, -3.0, 5.5, 1.0], [6.0, 4.1, 7.0, 1.0]])
+    assert box_on_grid(points, np.eye(4), (9, 12, 7)) == (slice(2, 7), slice(0, 6), slice(5, 7))
+    assert box_on_grid(points[:, :3], np.eye(4), (9, 12, 7), pad=(2, 3)) == (slice(0, 9), slice(0, 8), slice(3, 7))
+    far = box_on_grid(points + [100, 0, 0, 0], np.eye(4), (9, 12, 7))
+    assert far[0].stop <= far[0].start  # off the grid: an empty box

@@ -62,7 +62,7 @@ def subject(tmp_path_factory) -> Subject:
     # Same cache folder as the autouse fixture of tests/conftest.py (session fixtures run first).
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WMHKIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "wmhkit-cache"))
-        from wmhkit.regions.atlases import load_parcels, tissue_lookup
+        from wmhkit.regions.parcels import load_parcels, tissue_lookup
 
         parcels_img = load_parcels()
     parcels = np.asarray(parcels_img.dataobj)

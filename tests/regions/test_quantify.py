@@ -12,7 +12,7 @@ import pytest
 from wmhkit.errors import InputImageError, OptionError
 from wmhkit.io import cache_dir, mask_volume_ml, save_img
 from wmhkit.regions import bullseye_names, load_bullseye_template, load_parcels, quantify_subject, read_table, warp_to_mni
-from wmhkit.regions.atlases import LOBES, PARCEL_CODES
+from wmhkit.regions.parcels import LOBES, PARCEL_CODES
 
 
 def test_importing_regions_does_not_import_torch():

@@ -7,7 +7,7 @@ import pytest
 
 from wmhkit.io import mask_volume_ml
 from wmhkit.regions import DEFAULT_SCHEMES, bullseye_names, quantify_subject
-from wmhkit.regions.atlases import PARCEL_CODES
+from wmhkit.regions.parcels import PARCEL_CODES
 
 WM_FRONTAL_LEFT = [PARCEL_CODES["white_matter_frontal_left"]]
 WM_OCCIPITAL_RIGHT = [PARCEL_CODES["white_matter_occipital_right"]]

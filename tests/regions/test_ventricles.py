@@ -9,8 +9,7 @@ from scipy import ndimage
 
 from wmhkit.io import voxel_sizes_mm
 from wmhkit.regions import quantify_subject, refine_ventricles
-from wmhkit.regions.atlases import load_parcels, tissue_lookup
-from wmhkit.regions.ventricles import otsu_threshold
+from wmhkit.regions.parcels import load_parcels, tissue_lookup
 
 ENLARGE_MM = 6.0
 
@@ -43,11 +42,6 @@ def enlarged(subject):
         "parcels": parcels, "t1": t1, "true": true_ventricle, "template": template, "lesion": lesion,
         "t1_img": nib.Nifti1Image(t1, subject.grid.affine), "mask": nib.Nifti1Image(lesion.astype(np.uint8), subject.grid.affine),
     }
-
-
-def test_otsu_splits_two_classes():
-    values = np.r_[np.random.default_rng(0).normal(0.2, 0.02, 500), np.random.default_rng(1).normal(1.0, 0.05, 500)]
-    assert 0.3 < otsu_threshold(values) < 0.9
 
 
 def test_refinement_recovers_enlarged_ventricles(enlarged, subject):

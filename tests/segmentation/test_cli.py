@@ -112,7 +112,7 @@ def test_one_bad_input_does_not_stop_the_others(phantom_2mm, tiny_model_path, tm
     )
     assert proc.returncode == 2, proc.stderr
     assert "sub-02_T1w.nii.gz is an empty file" in proc.stderr and "Traceback" not in proc.stderr
-    summary = json.loads((out / "sub-01_T1w_wmh.json").read_text())
+    summary = json.loads((out / "sub-01_wmh.json").read_text())
     assert summary["model"]["name"] == "tiny" and summary["flip_average"] is True
     assert not list(out.glob("sub-02*"))
     assert "mL WMH" in proc.stdout

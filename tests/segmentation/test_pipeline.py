@@ -44,7 +44,8 @@ def test_baseline_on_phantom(baseline_result, phantom_2mm):
     assert result.etiv_ml > 800
     assert result.metadata["model"]["name"] == "baseline"
     assert result.metadata["input"]["sha256"] and result.metadata["input"]["path"] is None
-    assert set(result.metadata["timings_s"]) >= {"preprocess", "inference", "to_subject", "postprocess", "total"}
+    assert set(result.metadata["timings_s"]) >= {"load", "prepare", "infer", "postprocess", "quantify", "total"}
+    assert set(result.metadata["cpu_s"]) >= {"prepare", "infer", "postprocess", "total"}
     # What the baseline calls lesion lies at or next to true lesions (precision, not recall).
     truth = _data(phantom_2mm.lesion_mask) > 0
     found = _data(result.mask) > 0
@@ -57,10 +58,10 @@ def test_baseline_on_phantom(baseline_result, phantom_2mm):
 def test_save_writes_exactly_the_outputs(baseline_result, phantom_2mm, tmp_path):
     paths = baseline_result.save(tmp_path / "out", stem="sub-01_T1w")
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    expected = ["sub-01_T1w_desc-brain_mask.nii.gz", "sub-01_T1w_desc-wmh_mask.nii.gz",
-                "sub-01_T1w_desc-wmh_probseg.nii.gz", "sub-01_T1w_lesions.tsv", "sub-01_T1w_wmh.json"]
+    expected = ["sub-01_desc-brain_mask.nii.gz", "sub-01_desc-wmh_mask.nii.gz",
+                "sub-01_desc-wmh_probseg.nii.gz", "sub-01_lesions.tsv", "sub-01_wmh.json"]
     if baseline_result.regions is not None:
-        expected.append("sub-01_T1w_regions.tsv")
+        expected.append("sub-01_regions.tsv")
     assert names == sorted(expected)
     summary = json.loads(paths.summary_json.read_text())
     assert summary["lesion_ml"] == pytest.approx(baseline_result.lesion_ml, abs=1e-3)
@@ -102,9 +103,9 @@ def test_segment_file_returns_the_json(phantom_2mm, tmp_path):
     summary = segment_file(path, tmp_path / "out", method="baseline", regions=False, threshold=0.6, min_lesion_mm3=10)
     assert summary["input"]["sha256"] == file_sha256(path)
     assert summary["thresholds"]["probability"] == 0.6 and summary["thresholds"]["min_lesion_mm3"] == 10.0
-    written = json.loads((tmp_path / "out" / "sub-02_T1w_wmh.json").read_text())
+    written = json.loads((tmp_path / "out" / "sub-02_wmh.json").read_text())
     assert written["lesion_ml"] == summary["lesion_ml"] and "regions_tsv" not in written["outputs"]
-    assert not (tmp_path / "out" / "sub-02_T1w_regions.tsv").exists()
+    assert not (tmp_path / "out" / "sub-02_regions.tsv").exists()
 
 
 @pytest.mark.slow
@@ -220,14 +221,15 @@ def test_real_heads_end_to_end(request, which, tiny_model_path, tmp_path):
 
 
 def test_envelope_slices_match_the_whole_box(tiny_model_path):
-    from wmhkit.segmentation.atlas import brain_box, wm_envelope_mni
+    from wmhkit.anatomy.atlas import wm_envelope_mni
+    from wmhkit.preprocess.templates import MNI_BRAIN_BOX
+    from wmhkit.segmentation.inference import predict_envelope_slices
     from wmhkit.segmentation.models import load_model
     from wmhkit.segmentation.network import predict_volume
-    from wmhkit.segmentation.inference import predict_envelope_slices
 
     loaded = load_model(tiny_model_path)
     rng = np.random.default_rng(0)
-    box = brain_box()
+    box = MNI_BRAIN_BOX
     envelope = wm_envelope_mni()[box][:, :, ::4]  # a thinner stack keeps the test fast
     volume = rng.random(envelope.shape).astype(np.float32)
     fast = predict_envelope_slices(loaded.net, volume, envelope, "cpu")

@@ -24,30 +24,55 @@ def tiny_net(tiny_model_path):
     return load_model(tiny_model_path).net
 
 
-def test_native_voxels_give_the_same_map_in_any_orientation(one_mm, tiny_net):
-    from wmhkit.segmentation.subject_grid import probability_subject
+def _on_input(img, prepared, net):
+    """The network's map on ``img``'s grid, run on its subject-space grid (the steps of ``segment``)."""
+    import dataclasses
 
+    from wmhkit.segmentation.inference import network_probability
+    from wmhkit.segmentation.spaces import grid_for
+
+    grid = grid_for(dataclasses.replace(prepared, img=img), "subject")
+    probability, _ = network_probability(grid, net)
+    sub, part = grid.to_input(probability)
+    np.testing.assert_array_equal(grid.to_input_grid(probability)[sub], part)
+    return grid.to_input_grid(probability), sub
+
+
+def test_native_voxels_give_the_same_map_in_any_orientation(one_mm, tiny_net):
     img, prepared = one_mm
-    reference, sub, _ = probability_subject(img, prepared.alignment, prepared.intensity_levels, tiny_net)
+    reference, sub = _on_input(img, prepared, tiny_net)
     assert reference.shape == img.shape and reference.max() > 0
     outside = np.ones(img.shape, bool)
     outside[sub] = False
     assert not reference[outside].any()
     # Same world, other voxel order: the alignment still holds, and nothing is interpolated.
     lia = _reoriented(img, "LIA")
-    probability, _, _ = probability_subject(lia, prepared.alignment, prepared.intensity_levels, tiny_net)
+    probability, _ = _on_input(lia, prepared, tiny_net)
     back = _reoriented(nib.Nifti1Image(probability, lia.affine), "".join(nib.aff2axcodes(img.affine)))
     np.testing.assert_allclose(np.asanyarray(back.dataobj), reference, atol=1e-6)
 
 
 def test_coarse_voxels_are_sampled_once_each_way(phantom_2mm, one_mm, tiny_net):
-    from wmhkit.segmentation.subject_grid import probability_subject
-
     _, prepared = one_mm
     img = _resampled(phantom_2mm.t1, (1.0, 1.0, 3.0))  # 3 mm slices: resampled to 1 mm along its axes
-    probability, sub, _ = probability_subject(img, prepared.alignment, prepared.intensity_levels, tiny_net)
+    probability, sub = _on_input(img, prepared, tiny_net)
     assert probability.shape == img.shape and probability.dtype == np.float32
     assert 0.0 <= probability.min() and probability.max() <= 1.0 and probability[sub].max() > 0
+
+
+def test_both_spaces_give_the_same_interface(one_mm, tiny_net):
+    """The MNI grid and the subject grid hand the network the same things and take back the same things."""
+    from wmhkit.segmentation.spaces import Grid, grid_for
+
+    img, prepared = one_mm
+    for space in ("mni", "subject"):
+        grid = grid_for(prepared, space)
+        assert isinstance(grid, Grid) and grid.space == space
+        assert grid.t1.dtype == np.float32 and grid.envelope.shape == grid.ventricle_zone.shape == grid.t1.shape
+        assert grid.envelope.dtype == bool and grid.envelope.any() and 0.9 < grid.voxel_mm3 < 1.1
+        sub, part = grid.to_input(grid.envelope.astype(np.float32))
+        back = grid.to_input_grid(grid.envelope.astype(np.float32))
+        assert back.shape == img.shape and part.max() > 0.99 and back.sum() == pytest.approx(part.sum(), rel=1e-6)
 
 
 def test_segment_records_its_space_and_refuses_unknown_ones(phantom_2mm, tiny_model_path):
@@ -58,7 +83,7 @@ def test_segment_records_its_space_and_refuses_unknown_ones(phantom_2mm, tiny_mo
         segment(phantom_2mm.t1, model=tiny_model_path, space="talairach")
     result = segment(phantom_2mm.t1, model=tiny_model_path, regions=False, space="subject")
     assert result.metadata["inference_space"] == "subject"
-    assert result.mask.shape == phantom_2mm.t1.shape and result.metadata["timings_s"]["inference"] > 0
+    assert result.mask.shape == phantom_2mm.t1.shape and result.metadata["timings_s"]["infer"] > 0
 
 
 def test_the_model_declares_its_space(phantom_2mm, tmp_path):
@@ -104,7 +129,7 @@ def test_network_grid_reads_the_voxels_it_claims(one_mm, codes):
 
 
 def test_envelope_and_ventricle_zone_come_from_one_sampling(one_mm):
-    from wmhkit.segmentation.atlas import ventricle_zone_mni, wm_envelope_mni
+    from wmhkit.anatomy.atlas import ventricle_zone_mni, wm_envelope_mni
     from wmhkit.segmentation.subject_grid import masks_on_grid, mni_mask_on_grid, network_grid
 
     img, prepared = one_mm

@@ -71,3 +71,18 @@ def test_variations(mask_folder):
     b = real_lesion_fraction(np.random.default_rng(7), points, path)
     np.testing.assert_array_equal(a[0], b[0])
     assert a[1] == b[1]
+
+
+def test_moved_mask_keeps_its_geometry_elsewhere(mask_folder):
+    points, truth = _mni_points(mask_folder)
+    path = real_mask_paths(mask_folder, role="all")[0]
+    fixed = {"keep_share": 1, "grow_mm": 0, "flip": False, "warp_mm": 0}
+    moved, params = real_lesion_fraction(np.random.default_rng(3), points, path, rotate_deg=10, shift_mm=6, **fixed)
+    moved = moved > 0.5
+    # A rigid motion keeps the volume (up to the edge of the mask's grid) but not the place.
+    assert 0.8 * truth.sum() < moved.sum() <= 1.05 * truth.sum()
+    assert (moved & truth).sum() < 0.7 * truth.sum()
+    assert all(abs(v) <= 10 for v in params["rotate_deg"]) and all(abs(v) <= 6 for v in params["shift_mm"])
+    unmoved = real_lesion_fraction(np.random.default_rng(3), points, path, **fixed)[0] > 0.5
+    assert "rotate_deg" not in real_lesion_fraction(np.random.default_rng(3), points, path, **fixed)[1]
+    assert ((unmoved == truth).mean()) > 0.999

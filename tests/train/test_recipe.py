@@ -105,6 +105,24 @@ def test_real_masks_drawn_for_training_never_held_out(tmp_path):
         assert b["real_lesion_mask"] is None and not b["skull_strip"]
 
 
+def test_real_mask_load_and_move_options_reach_the_variation(tmp_path):
+    from wmhkit.train.recipe import draw_acquisition
+
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.uint8), np.eye(4)), tmp_path / "ms_lesions_90.nii.gz")
+    options = {"real_mask_share": 1.0, "real_mask_dir": str(tmp_path), "real_mask_keep_share": [0.1, 0.3],
+               "real_mask_move": [15.0, 12.0]}
+    drawn = [draw_acquisition(seed, options) for seed in range(40)]
+    variations = [d["real_mask_variation"] for d in drawn if d["real_lesion_mask"]]
+    assert variations and all(0.1 <= v["keep_share"] <= 0.3 for v in variations)
+    assert all(v["rotate_deg"] == 15.0 and v["shift_mm"] == 12.0 for v in variations)
+    assert all(d["real_mask_variation"] is None for d in drawn if not d["real_lesion_mask"])
+    assert all(d["real_mask_variation"] is None for d in (draw_acquisition(s, {**options, "real_mask_keep_share": None,
+                                                                                "real_mask_move": None})
+                                                          for s in range(10)))
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_real_head_case_with_a_real_mask(real_t1_1p75mm):

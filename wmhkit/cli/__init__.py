@@ -5,6 +5,10 @@ Each subcommand lives in its own module ``wmhkit.cli.<name>`` with two functions
 it and returns an exit code. Modules import heavy libraries (torch, Dask) inside the run
 function so that ``wmhkit --help`` stays fast.
 
+Beside the subcommands, ``wmhkit bids_dir output_dir {participant,group}`` is the BIDS-Apps
+call (:mod:`wmhkit.cli.bidsapp`): a first argument that is no subcommand name but a folder
+selects it, and ``wmhkit --help`` shows it first, as a BIDS App's help does.
+
 The global flags ``-q/--quiet``, ``-v/--verbose`` and ``--debug`` work before or after the
 subcommand (``wmhkit -q segment a.nii.gz --out d`` and ``wmhkit segment a.nii.gz --out d -q``);
 ``-v`` counts add up across both places.
@@ -17,7 +21,7 @@ import importlib
 import logging
 import sys
 
-from wmhkit import __version__
+from wmhkit._version import __version__
 from wmhkit.errors import WmhkitError
 
 __all__ = ["main", "build_parser"]
@@ -127,9 +131,29 @@ def configure_logging(verbose: int = 0, quiet: bool = False):
     return restore
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:  # noqa: SLF001
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+
+
+def _commands_help(parser: argparse.ArgumentParser) -> str:
+    """The subcommands with their one-line help, for the end of the BIDS-App help."""
+    lines = ["other commands (wmhkit COMMAND --help for each):"]
+    lines += [f"  {action.dest:<10}  {action.help}" for action in _subcommands(parser)._choices_actions]  # noqa: SLF001
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 2 a user error, 1 a failure)."""
+    from wmhkit.cli import bidsapp
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    if bidsapp.is_bids_app_call(argv, _subcommands(parser).choices):
+        parser = bidsapp.build_parser(_commands_help(parser))
+    elif all(arg in ("-h", "--help", "-q", "--quiet", "--debug", "--verbose") or arg.strip("v") == "-" for arg in argv):
+        # `wmhkit`, `wmhkit --help`: the BIDS-App usage first, then the subcommands.
+        print(bidsapp.build_parser(_commands_help(parser)).format_help())
+        return 0 if {"-h", "--help"} & set(argv) else 2
     args = _merge_global_flags(parser.parse_args(argv))
     if not getattr(args, "func", None):
         parser.print_help()

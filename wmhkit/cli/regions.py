@@ -4,6 +4,7 @@ Examples
 --------
     wmhkit regions --mask sub-01_desc-wmh_mask.nii.gz --t1 sub-01_T1w.nii.gz --out out
     wmhkit regions --mask m.nii.gz --t1 t1.nii.gz --out out --atlas atlas.nii.gz --atlas-labels atlas.tsv
+    wmhkit regions --mask m.nii.gz --t1 t1.nii.gz --out out --aseg freesurfer/sub-01/mri/aparc+aseg.mgz
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("--mask", required=True, metavar="MASK", help="lesion mask or probability map (>0.5 is lesion)")
-    parser.add_argument("--t1", required=True, metavar="T1", help="the subject's 3D T1 on the mask's grid")
+    parser.add_argument("--t1", required=True, metavar="T1",
+                        help="the subject's 3D T1 on the mask's grid (a file, or a DICOM series folder)")
     parser.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument("--atlas", metavar="ATLAS", help="label atlas in MNI152 or the subject's space")
     parser.add_argument("--atlas-labels", metavar="TSV", help="the atlas's label table (columns index and name)")
@@ -42,6 +44,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--subject", metavar="ID", help="subject identifier for the tables (default the mask's stem)")
     parser.add_argument("--no-refine", action="store_true", help="keep the atlas ventricles (no refinement on the T1)")
+    parser.add_argument(
+        "--aseg", metavar="PATH",
+        help="the subject's FreeSurfer aseg.mgz/aparc+aseg.mgz or SynthSeg labels, in its space: the regions follow "
+        "its ventricles, cortex and lobes instead of the MNI atlas",
+    )
     parser.add_argument("--mni", action="store_true", help="also write the mask warped to MNI152 1 mm space")
     parser.set_defaults(func=run)
 
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         atlas_labels=labels,
         atlas_space=args.atlas_space,
         refine_ventricles=not args.no_refine,
+        aseg=args.aseg,
     )
     stem = bids_stem(args.mask)
     paths = output_paths(args.mask, args.out)
@@ -77,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     summary = result.summary
     print(
         f"{stem}: {summary['lesion_ml']:.2f} mL in {summary['lesion_count']} lesions, "
-        f"Fazekas-like estimate {summary['fazekas_estimate']} (alignment quality {alignment.quality:.2f})"
+        f"Fazekas-like estimate {summary['fazekas_estimate']} (alignment quality {alignment.quality:.2f}; "
+        f"regions from {summary['regions_anatomy']})"
     )
     for path in written.values():
         print(f"  wrote {path}")

@@ -4,6 +4,9 @@ Examples
 --------
     wmhkit segment sub-01_T1w.nii.gz sub-02_T1w.nii.gz --out derivatives/wmhkit
     wmhkit segment head.nii.gz --out out --method baseline
+    wmhkit segment dicom_folder/ --out d
+    wmhkit segment exam@5 --out d            # series 5 of a folder holding several
+    wmhkit segment t1.nii.gz --aseg freesurfer/sub-01/mri/aparc+aseg.mgz --out d
 """
 
 from __future__ import annotations
@@ -27,11 +30,15 @@ def register(subparsers) -> None:
             "Segment white-matter hyperintensities in one or more 3D T1-weighted images. For each "
             "input <stem>.nii[.gz] writes <stem>_desc-wmh_mask.nii.gz, <stem>_desc-wmh_probseg.nii.gz, "
             "<stem>_desc-brain_mask.nii.gz, <stem>_wmh.json, <stem>_regions.tsv and <stem>_lesions.tsv "
-            "into --out. An input that cannot be used is reported in one sentence; the others are still "
-            "processed and the exit code is 2."
+            "into --out; a BIDS name loses its suffix, as BIDS derivatives do (sub-01_T1w.nii.gz writes "
+            "sub-01_desc-wmh_mask.nii.gz, ...). A folder holding one DICOM series is converted with "
+            "dcm2niix (pip install \"wmhkit[dicom]\") and its T1 written as <folder>_T1w.nii.gz beside the "
+            "masks; FOLDER@N picks series number N of a folder holding several. An input that cannot be used "
+            "is reported in one sentence; the others are still processed and the exit code is 2."
         ),
     )
-    parser.add_argument("inputs", nargs="+", metavar="T1", help="3D T1 images (.nii, .nii.gz, .mgz)")
+    parser.add_argument("inputs", nargs="+", metavar="T1",
+                        help="3D T1 images (.nii, .nii.gz, .mgz), DICOM series folders or FOLDER@N")
     parser.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument(
         "--method",
@@ -78,6 +85,12 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="cpu", help="torch device for the network: cpu (default) or cuda")
     parser.add_argument("--no-regions", action="store_true", help="skip the regional table")
     parser.add_argument(
+        "--aseg", action="append", metavar="PATH",
+        help="the subject's FreeSurfer aseg.mgz/aparc+aseg.mgz or SynthSeg labels, in its space: the regions follow "
+        "its ventricles, cortex and lobes instead of the MNI atlas, and FreeSurfer's eTIV (../stats/aseg.stats) "
+        "is reported when found; repeat it once per T1, in the same order",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="segment an image that does not look like a brain T1 (a FLAIR, T2 or PD image, no brain found) "
@@ -91,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from wmhkit.errors import WmhkitError
+    from wmhkit.io import save_converted_t1
     from wmhkit.segmentation import segment
     from wmhkit.segmentation.cortex import check_max_contact
     from wmhkit.segmentation.models import model_path
@@ -98,13 +112,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(args.threshold, args.min_lesion_mm3)
     check_max_contact(args.max_cortex_contact)
+    asegs = _asegs(args)
     out_dir = Path(args.out)
     if args.method == "model":
         # Fail on a missing model before any input; the model itself is loaded by the first
         # segment() call (once per process), while that call preprocesses its image.
         model_path(args.model)
     failures = 0
-    for path in tqdm(args.inputs, desc="segment", unit="image", disable=None):
+    for path, aseg in tqdm(list(zip(args.inputs, asegs)), desc="segment", unit="image", disable=None):
         try:
             result = segment(
                 path,
@@ -118,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
                 flip_average=args.flip_average,
                 max_cortex_contact=args.max_cortex_contact,
                 force=args.force,
+                aseg=aseg,
             )
+            save_converted_t1(path, out_dir)  # a DICOM input's T1, for the masks to sit on
             paths = result.save(out_dir)
         except WmhkitError as exc:
             if getattr(args, "debug", False):
@@ -131,3 +148,15 @@ def run(args: argparse.Namespace) -> int:
             f" -> {paths.wmh_mask}"
         )
     return 2 if failures else 0
+
+
+def _asegs(args: argparse.Namespace) -> list:
+    """One ``--aseg`` per input (None for each without)."""
+    from wmhkit.errors import OptionError
+
+    asegs = getattr(args, "aseg", None) or []
+    if asegs and len(asegs) != len(args.inputs):
+        raise OptionError(
+            f"Option --aseg was given {len(asegs)} times for {len(args.inputs)} T1 images; give one per T1, in order."
+        )
+    return asegs or [None] * len(args.inputs)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from wmhkit.errors import TableError
-from wmhkit.io import bids_stem
+from wmhkit.errors import OptionError, TableError
+from wmhkit.io import bids_stem, output_prefix
 from wmhkit.io.images import IMAGE_SUFFIXES
 
-__all__ = ["discover_inputs", "subject_label", "KEY_COLUMNS"]
+__all__ = ["discover_inputs", "is_bids_dataset", "select_inputs", "subject_label", "KEY_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ def _discover_manifest(path: Path) -> pd.DataFrame:
     for index, record in manifest.iterrows():
         value = record[column]
         if not isinstance(value, str) or not value.strip():
-            raise TableError(f"Manifest {path} row {index + 2} has an empty '{column}'; give the T1 image path.")
+            raise TableError(f"Manifest {path} row {index + 2} has an empty '{column}'; give the T1 image path "
+                             "or DICOM series folder.")
         image = Path(value.strip()).expanduser()
         image = image if image.is_absolute() else path.parent / image
         subject = record.get("subject", record.get("participant_id"))
@@ -180,7 +181,7 @@ def _discover_paths(paths: list[Path], source: str) -> pd.DataFrame:
 
 def _refuse_duplicates(table: pd.DataFrame, source: str) -> None:
     """Two inputs writing the same outputs would overwrite each other: refuse them."""
-    key = table["out_subdir"] + "/" + table["stem"]
+    key = table["out_subdir"] + "/" + table["stem"].map(output_prefix)
     if key.duplicated().any():
         first = key[key.duplicated()].iloc[0]
         inputs = table.loc[key == first, "input_path"].tolist()
@@ -188,6 +189,67 @@ def _refuse_duplicates(table: pd.DataFrame, source: str) -> None:
             f"Inputs {inputs} in {source} map to the same subject and file name ({first}); "
             "rename one or give explicit subject/session columns in a manifest."
         )
+
+
+def is_bids_dataset(source: str | os.PathLike) -> bool:
+    """True when ``source`` is a folder laid out as BIDS (``sub-*/[ses-*/]anat`` or a ``dataset_description.json``)."""
+    path = Path(source).expanduser()
+    return path.is_dir() and (any(path.glob("sub-*/anat")) or any(path.glob("sub-*/ses-*/anat"))
+                              or (path / "dataset_description.json").is_file())
+
+
+def _labels(values, prefix: str) -> list[str]:
+    """Labels as discovery writes them, given with or without their ``sub-``/``ses-`` prefix.
+
+    >>> _labels(["sub-01", "02"], "sub-")
+    ['01', '02']
+    """
+    return [subject_label(str(v).removeprefix(prefix)) for v in values]
+
+
+def select_inputs(inputs: pd.DataFrame, participant_label=None, session_label=None, *,
+                  source: str = "the input") -> pd.DataFrame:
+    """The rows of a discovered table for some participants and sessions (BIDS-Apps options).
+
+    Parameters
+    ----------
+    inputs : pandas.DataFrame
+        The table :func:`discover_inputs` returned.
+    participant_label, session_label : list of str, optional
+        Labels with or without ``sub-``/``ses-`` (``["01", "sub-02"]``); None or empty keeps all.
+    source : str, default "the input"
+        The dataset, named in the error message.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The selected rows, in their order.
+
+    Raises
+    ------
+    wmhkit.errors.OptionError
+        When a label matches no participant (or no session of the selected participants).
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"subject": ["01", "02", "02"], "session": ["", "1", "2"]})
+    >>> select_inputs(table, ["sub-02"], ["ses-2"]).index.tolist()
+    [2]
+    """
+    selected = inputs
+    for option, values, column, prefix in (("--participant-label", participant_label, "subject", "sub-"),
+                                           ("--session-label", session_label, "session", "ses-")):
+        if not values:
+            continue
+        wanted = _labels(values, prefix)
+        present = set(selected[column].astype(str))
+        missing = [label for label in wanted if label not in present]
+        if missing:
+            known = ", ".join(f"{prefix}{label}" for label in sorted(present) if label) or "none"
+            raise OptionError(f"Option {option} {prefix}{missing[0]} matches no T1 in {source} (it has {known}); "
+                              "check the label.")
+        selected = selected[selected[column].astype(str).isin(wanted)]
+    return selected
 
 
 def discover_inputs(source: str | os.PathLike) -> pd.DataFrame:
@@ -199,7 +261,8 @@ def discover_inputs(source: str | os.PathLike) -> pd.DataFrame:
         A BIDS dataset (``sub-*/[ses-*/]anat/*_T1w.nii[.gz]``; ``participants.tsv`` columns
         such as age, sex and site are joined in), a folder of images (searched recursively),
         a glob pattern (``"/data/*/t1.nii.gz"``) or a CSV/TSV manifest with a ``path`` column
-        (relative paths are relative to the manifest) and optional ``subject``, ``session`` and
+        (relative paths are relative to the manifest; a DICOM series folder, or ``FOLDER@N``, is
+        read as its series: :mod:`wmhkit.io.dicom`) and optional ``subject``, ``session`` and
         any other columns (kept).
 
     Returns
@@ -218,8 +281,7 @@ def discover_inputs(source: str | os.PathLike) -> pd.DataFrame:
     path = Path(text).expanduser()
     if path.is_file() and path.suffix.lower() in (".csv", ".tsv"):
         table = _discover_manifest(path)
-    elif path.is_dir() and (any(path.glob("sub-*/anat")) or any(path.glob("sub-*/ses-*/anat"))
-                            or (path / "dataset_description.json").is_file()):
+    elif is_bids_dataset(path):
         table = _discover_bids(path)
         if table.empty:
             raise TableError(f"BIDS dataset {path} holds no sub-*/[ses-*/]anat/*_T1w.nii[.gz]; check the folder.")

@@ -12,9 +12,9 @@ import nibabel as nib
 import numpy as np
 
 from wmhkit.errors import InputImageError
-from wmhkit.io import atomic_path, save_img
+from wmhkit.io import save_img, sidecar_path, write_json
 
-__all__ = ["MAP_NAME", "FIGURE_NAME", "lesion_frequency_map", "plot_frequency_map", "write_group_map"]
+__all__ = ["MAP_NAME", "FIGURE_NAME", "lesion_frequency_map", "write_group_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,41 +65,9 @@ def lesion_frequency_map(mni_masks: Iterable[str | Path]) -> nib.Nifti1Image:
     if total is None:
         raise InputImageError("No MNI-space lesion mask to build a frequency map from; run the cohort first.")
     out = nib.Nifti1Image(total / count, affine)
+    out.header.set_xyzt_units("mm")
     out.header["descrip"] = f"wmhkit lesion frequency, n={count}".encode()[:79]
     return out
-
-
-def plot_frequency_map(frequency: nib.Nifti1Image, path: str | Path, *, n_slices: int = 8, title: str | None = None) -> Path:
-    """Axial mosaic of the frequency map over the MNI template, written atomically as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    from wmhkit.preprocess import MNIAlignment, load_template
-
-    template = load_template("t1")
-    freq = np.asanyarray(frequency.dataobj, dtype=np.float32)
-    if freq.shape != template.shape or not np.allclose(frequency.affine, template.affine, atol=1e-3):
-        freq = np.asanyarray(MNIAlignment(np.eye(4)).resample_to_subject(frequency, template).dataobj)
-    background = np.asanyarray(template.dataobj, dtype=np.float32)
-    filled = np.flatnonzero(background.max(axis=(0, 1)) > 0)
-    slices = np.linspace(filled[0] + 0.25 * len(filled), filled[-1] - 0.2 * len(filled), n_slices).round().astype(int)
-    vmax = max(float(freq.max()), 1e-3)
-    figure = Figure(figsize=(2.0 * n_slices, 3.2), dpi=80)
-    for index, z in enumerate(slices):
-        axis = figure.add_axes([index / n_slices, 0.24, 1 / n_slices, 0.64])
-        axis.imshow(background[:, :, z].T, cmap="gray", origin="lower")
-        shown = axis.imshow(np.ma.masked_less_equal(freq[:, :, z].T, 0), cmap="hot", vmin=0, vmax=vmax, origin="lower")
-        axis.set_title(f"z={nib.affines.apply_affine(template.affine, [0, 0, z])[2]:.0f} mm", fontsize=8)
-        axis.set_axis_off()
-    colorbar_axis = figure.add_axes([0.3, 0.16, 0.4, 0.04])
-    figure.colorbar(shown, cax=colorbar_axis, orientation="horizontal", label="fraction of subjects")
-    if title:
-        figure.suptitle(title, fontsize=10, y=0.99)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    return Path(path)
 
 
 def write_group_map(table, out_dir: str | Path) -> tuple[Path, Path] | None:
@@ -115,7 +83,8 @@ def write_group_map(table, out_dir: str | Path) -> tuple[Path, Path] | None:
     Returns
     -------
     (pathlib.Path, pathlib.Path) or None
-        The map and the figure; None when no successful subject has an MNI mask.
+        The map (with its JSON sidecar beside it) and the figure; None when no successful
+        subject has an MNI mask.
     """
     out_dir = Path(out_dir)
     if "mni_mask" not in table.columns:
@@ -127,5 +96,11 @@ def write_group_map(table, out_dir: str | Path) -> tuple[Path, Path] | None:
         return None
     frequency = lesion_frequency_map(paths)
     map_path = save_img(frequency, out_dir / MAP_NAME)
-    figure_path = plot_frequency_map(frequency, out_dir / FIGURE_NAME, title=f"WMH frequency, n={len(paths)}")
+    write_json({"Description": f"Fraction of the cohort's {len(paths)} successful subjects with a lesion at each "
+                               "voxel of the MNI152 2009a symmetric 1 mm grid.",
+                "Sources": [f"bids::{Path(p).relative_to(out_dir).as_posix()}" for p in paths]},
+               sidecar_path(map_path))
+    from wmhkit.plotting.qc import write_frequency_overview
+
+    figure_path = write_frequency_overview(frequency, out_dir / FIGURE_NAME, title=f"WMH frequency, n={len(paths)}")
     return map_path, figure_path

@@ -1,7 +1,8 @@
 """Decide whether a subject's outputs are complete and current, so that a rerun can skip it.
 
 Every output is written atomically (temporary file + rename), so a file that exists is
-whole. A subject is complete when all of its outputs exist, its ``<stem>_wmh.json`` records
+whole. A subject is complete when all of its outputs (with the JSON sidecar of each image)
+exist, its ``<stem>_wmh.json`` records
 the sha256 of the input file as it is now, and the method, model name and model version
 the run asks for. An interrupted run (even ``kill -9``) therefore leaves subjects that are
 either complete or redone on the next run.
@@ -13,14 +14,17 @@ import json
 import logging
 from pathlib import Path
 
-from wmhkit.io import OutputPaths, file_sha256
+from wmhkit.io import OutputPaths, file_sha256, sidecar_path
 
-__all__ = ["cohort_paths", "flatten", "incomplete_reason", "read_json", "REQUIRED_OUTPUTS"]
+__all__ = ["cohort_paths", "flatten", "incomplete_reason", "read_json", "sidecar_paths", "REQUIRED_OUTPUTS",
+           "SIDECAR_IMAGES"]
 
 logger = logging.getLogger(__name__)
 
 #: Outputs of :func:`wmhkit.segmentation.segment_file` a complete subject must have.
 REQUIRED_OUTPUTS = ("wmh_mask", "wmh_probseg", "brain_mask", "summary_json")
+#: Images of a complete cohort subject, each with a JSON sidecar (BIDS derivatives).
+SIDECAR_IMAGES = ("wmh_mask", "wmh_probseg", "brain_mask", "mni_mask")
 
 
 def cohort_paths(paths: OutputPaths) -> dict[str, Path]:
@@ -28,13 +32,22 @@ def cohort_paths(paths: OutputPaths) -> dict[str, Path]:
 
     >>> from pathlib import Path
     >>> sorted(p.name for p in cohort_paths(OutputPaths(Path("d"), "sub-1_T1w")).values())
-    ['sub-1_T1w_desc-overlay_qc.png', 'sub-1_T1w_error.json', 'sub-1_T1w_qc.json']
+    ['sub-1_desc-overlay_qc.png', 'sub-1_error.json', 'sub-1_qc.json']
     """
     return {
-        "qc_json": paths.out_dir / f"{paths.stem}_qc.json",
-        "thumbnail": paths.out_dir / f"{paths.stem}_desc-overlay_qc.png",
-        "error_json": paths.out_dir / f"{paths.stem}_error.json",
+        "qc_json": paths.out_dir / f"{paths.prefix}_qc.json",
+        "thumbnail": paths.out_dir / f"{paths.prefix}_desc-overlay_qc.png",
+        "error_json": paths.out_dir / f"{paths.prefix}_error.json",
     }
+
+
+def sidecar_paths(paths: OutputPaths) -> dict[str, Path]:
+    """The JSON sidecars of a cohort subject's images (:data:`SIDECAR_IMAGES`), by image name.
+
+    >>> sidecar_paths(OutputPaths(Path("d"), "sub-1_T1w"))["mni_mask"].name
+    'sub-1_space-MNI152NLin2009aSym_desc-wmh_mask.json'
+    """
+    return {name: sidecar_path(getattr(paths, name)) for name in SIDECAR_IMAGES}
 
 
 def read_json(path: Path) -> dict | None:
@@ -98,9 +111,10 @@ def incomplete_reason(
     for name in REQUIRED_OUTPUTS:
         if not getattr(paths, name).is_file():
             return f"missing {getattr(paths, name).name}"
-    for name in ("qc_json", "thumbnail"):
-        if not cohort_paths(paths)[name].is_file():
-            return f"missing {cohort_paths(paths)[name].name}"
+    for path in [cohort_paths(paths)["qc_json"], cohort_paths(paths)["thumbnail"], paths.mni_mask,
+                 *sidecar_paths(paths).values()]:
+        if not path.is_file():
+            return f"missing {path.name}"
     summary = read_json(paths.summary_json)
     if summary is None:
         return "unreadable summary JSON"

@@ -1,28 +1,32 @@
 """Run a cohort: discover inputs, spread subjects over local processes or a Dask cluster,
 then rebuild the combined table, the QC report and the group map from the files on disk.
+
+The BIDS-Apps split runs the same code in two levels: :func:`run_cohort` with ``group=False``
+segments some participants (several such runs may share one output folder, each on its own
+subjects) and :func:`run_group` builds the group outputs from what they left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from wmhkit import __version__
-from wmhkit.cohort.discover import discover_inputs
-from wmhkit.cohort.lock import cohort_lock
+from wmhkit.cohort.derivatives import source_uri, write_dataset_description
+from wmhkit.cohort.discover import discover_inputs, is_bids_dataset, select_inputs
+from wmhkit.cohort.lock import cohort_lock, subject_locks
 from wmhkit.cohort.worker import (DEFAULT_PROCESSOR, discard_outputs, error_text, init_worker, process_subject,
-                                  write_error)
+                                  resolve_processor, write_error)
 from wmhkit.errors import OptionError
-from wmhkit.io import write_json
 
-__all__ = ["CohortResult", "run_cohort", "write_dataset_description", "METHODS"]
+__all__ = ["CohortResult", "run_cohort", "run_group", "write_dataset_description", "METHODS"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ class CohortResult:
         The combined table (one row per input; also written to ``table_path``).
     table_path, errors_path, report_path : pathlib.Path or None
         ``wmhkit_cohort.tsv``, ``wmhkit_errors.tsv`` (only when a subject failed) and
-        ``wmhkit_report.html``.
+        ``wmhkit_report.html``; all None for a participant-level run, which writes no group output.
     runs : pandas.DataFrame
         This run's per-subject records: stem, status (ok/skipped/failed), error, seconds,
         peak_rss_mb, pid.
@@ -51,7 +55,7 @@ class CohortResult:
 
     out_dir: Path
     table: pd.DataFrame
-    table_path: Path
+    table_path: Path | None
     errors_path: Path | None
     report_path: Path | None
     runs: pd.DataFrame = field(repr=False)
@@ -68,23 +72,14 @@ class CohortResult:
         return self.n_failed == 0
 
 
-def write_dataset_description(out_dir: Path, source: str) -> Path:
-    """``dataset_description.json`` of a BIDS-derivatives folder written by wmhkit."""
-    description = {
-        "Name": "wmhkit white-matter hyperintensity segmentation",
-        "BIDSVersion": "1.9.0",
-        "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "wmhkit", "Version": __version__, "Description": "WMH from 3D T1"}],
-        "SourceDatasets": [{"URL": Path(source).resolve().as_uri() if Path(source).exists() else str(source)}],
-    }
-    return write_json(description, out_dir / "dataset_description.json")
-
-
-def _tasks(inputs: pd.DataFrame, out_dir: Path, method, model, resume, processor, options) -> list[dict]:
+def _tasks(inputs: pd.DataFrame, out_dir: Path, method, model, resume, processor, options,
+           bids_root: Path | None = None) -> list[dict]:
     return [
         {
             "input_path": row.input_path,
             "out_dir": str(out_dir / row.out_subdir),
+            "out_subdir": Path(row.out_subdir).as_posix(),
+            "source_uri": source_uri(row.input_path, bids_root),
             "stem": row.stem,
             "method": method,
             "model": model,
@@ -211,12 +206,15 @@ def run_cohort(
     report: bool = True,
     group_map: bool = True,
     progress: bool | None = None,
-    processor: str = DEFAULT_PROCESSOR,
+    processor: Callable | str = DEFAULT_PROCESSOR,
     on_result: Callable[[dict], None] | None = None,
     force: bool = False,
+    participant_label: Sequence[str] | None = None,
+    session_label: Sequence[str] | None = None,
+    group: bool = True,
     **options,
 ) -> CohortResult:
-    """Segment every T1 of a cohort into a BIDS-derivatives folder.
+    """Segment every T1 of a cohort (or some participants) into a BIDS-derivatives folder.
 
     Parameters
     ----------
@@ -255,22 +253,38 @@ def run_cohort(
         Write the HTML QC report and the MNI lesion-frequency map after the run.
     progress : bool or None, default None
         Progress bar (None: only on a terminal).
-    processor : str, default ``"wmhkit.segmentation:segment_file"``
-        The per-subject function as ``module:function`` (importable by the workers).
+    processor : callable or str, default :func:`wmhkit.cohort.worker.segment_subject`
+        The per-subject function, called as ``processor(input_path, out_dir, method=...,
+        model=..., **options)``: it writes the segmentation outputs and returns the
+        :class:`~wmhkit.segmentation.SegmentationResult` or the ``<stem>_wmh.json`` content
+        (e.g. :func:`wmhkit.segmentation.segment_file`), whose MNI alignment the QC step uses
+        in memory. A top-level function (worker processes and Dask receive it pickled), or its
+        name as ``"module:function"`` (importable by the workers; the hidden ``--processor``
+        option of the command line).
     on_result : callable, optional
         Called in this process with each per-subject record as it arrives.
     force : bool, default False
         Segment images that do not look like a brain T1 anyway (``--force``); without it such a
         subject is recorded as failed with the reason (:mod:`wmhkit.preprocess.content_check`).
         A forced subject's JSON records the override and the table flags it (``forced``).
+    participant_label, session_label : list of str, optional
+        Only these participants and sessions (labels with or without ``sub-``/``ses-``); a
+        label that matches nothing is an :class:`~wmhkit.errors.OptionError`
+        (:func:`wmhkit.cohort.discover.select_inputs`).
+    group : bool, default True
+        Write the group outputs (combined table, errors file, QC report, group map). False is
+        the BIDS-Apps participant level: no group output is written, and the folder is shared
+        with other participant-level runs on other subjects (:func:`wmhkit.cohort.lock.subject_locks`);
+        :func:`run_group` builds the group outputs afterwards.
     **options
         More keyword arguments for the processor (``threshold``, ``min_lesion_mm3``, ...).
 
     Raises
     ------
     wmhkit.errors.OptionError, wmhkit.errors.ModelError, wmhkit.errors.TableError
-        Unknown method, fewer than one worker, unreachable scheduler, missing model, or inputs
-        that cannot be discovered. A problem with one subject never raises: it is recorded.
+        Unknown method, fewer than one worker, unreachable scheduler, missing model, a processor
+        that cannot be imported (or pickled for worker processes), or inputs that cannot be
+        discovered. A problem with one subject never raises: it is recorded.
     wmhkit.errors.OutputError
         Another run holds ``out_dir`` (:mod:`wmhkit.cohort.lock`; refused at once, before any
         input is read), or the combined table cannot be written.
@@ -281,7 +295,7 @@ def run_cohort(
         The combined table is rebuilt from the per-subject files, so an interrupted run
         followed by a rerun gives the same table as one uninterrupted run.
     """
-    from wmhkit.cohort.table import build_table, write_tables
+    from wmhkit.cohort.table import build_table
 
     start = time.perf_counter()
     if method not in METHODS:
@@ -291,6 +305,7 @@ def run_cohort(
     if threads_per_worker is not None and int(threads_per_worker) < 1:
         raise OptionError(f"Option --threads {threads_per_worker} must be at least 1 (or left out).")
     threads = None if threads_per_worker is None else int(threads_per_worker)
+    resolve_processor(processor, picklable=scheduler is not None or int(workers) > 1)
     if method == "model":
         from wmhkit.segmentation.models import model_path
 
@@ -298,33 +313,105 @@ def run_cohort(
     out_dir = Path(out_dir)
     if force:
         options["force"] = True
-    with cohort_lock(out_dir):  # a second run on the same folder refuses here, at once
-        inputs = source if isinstance(source, pd.DataFrame) else discover_inputs(source)
-        write_dataset_description(out_dir, str(source) if not isinstance(source, pd.DataFrame) else "manifest")
-        tasks = _tasks(inputs, out_dir, method, model, resume, processor, options)
-        if scheduler is not None:
-            records = _run_dask(tasks, scheduler, method, model)
-        elif int(workers) == 1 or len(tasks) == 1:
-            records = _run_serial(tasks, method, model, threads)
-        else:
-            records = _run_processes(tasks, min(int(workers), len(tasks)), method, model, threads)
-        runs = []
-        for record in _progress(records, len(tasks), progress):
-            runs.append(record)
-            if on_result is not None:
-                on_result(record)
+    # A second run on the same folder refuses here, at once; participant-level runs share it.
+    with cohort_lock(out_dir, shared=not group, action="cohort run" if group else "participant run"):
+        inputs, bids_root = _inputs(source, out_dir, participant_label, session_label)
+        tasks = _tasks(inputs, out_dir, method, model, resume, processor, options, bids_root)
+        with subject_locks(out_dir, inputs["out_subdir"]) if not group else contextlib.nullcontext():
+            if scheduler is not None:
+                records = _run_dask(tasks, scheduler, method, model)
+            elif int(workers) == 1 or len(tasks) == 1:
+                records = _run_serial(tasks, method, model, threads)
+            else:
+                records = _run_processes(tasks, min(int(workers), len(tasks)), method, model, threads)
+            runs = []
+            for record in _progress(records, len(tasks), progress):
+                runs.append(record)
+                if on_result is not None:
+                    on_result(record)
         runs = pd.DataFrame(runs, columns=["stem", "status", "error", "seconds", "peak_rss_mb", "pid"])
         # This run's failures count even where their error file could not be written (full disk).
         failed = runs[runs["status"] == "failed"]
-        table = build_table(inputs, out_dir, failures=dict(zip(failed["stem"], failed["error"])))
-        table_path, errors_path = write_tables(table, out_dir)
-        if group_map and (table["status"] == "ok").any():
-            from wmhkit.cohort.groupmaps import write_group_map
+        failures = dict(zip(failed["stem"], failed["error"]))
+        if not group:
+            table = build_table(inputs, out_dir, failures=failures)
+            return CohortResult(out_dir, table, None, None, None, runs, time.perf_counter() - start)
+        result = _group_outputs(inputs, out_dir, failures, report=report, group_map=group_map)
+    return CohortResult(out_dir, *result, runs, time.perf_counter() - start)
 
-            write_group_map(table, out_dir)
-        report_path = None
-        if report and len(table):
-            from wmhkit.cohort.report import write_report
 
-            report_path = write_report(table, out_dir)
-    return CohortResult(out_dir, table, table_path, errors_path, report_path, runs, time.perf_counter() - start)
+def _inputs(source, out_dir: Path, participant_label, session_label) -> tuple[pd.DataFrame, Path | None]:
+    """The selected inputs and the BIDS root (None for another source); writes the dataset files."""
+    table = isinstance(source, pd.DataFrame)
+    name = "manifest" if table else str(source)
+    inputs = select_inputs(source if table else discover_inputs(source), participant_label, session_label, source=name)
+    bids_root = None if table or not is_bids_dataset(source) else Path(source)
+    write_dataset_description(out_dir, name, bids_root=bids_root)
+    return inputs, bids_root
+
+
+def _group_outputs(inputs: pd.DataFrame, out_dir: Path, failures: dict, *, report: bool, group_map: bool):
+    """Combined table, errors file, group map and QC report; returns (table, table, errors, report paths)."""
+    from wmhkit.cohort.table import build_table, write_tables
+
+    table = build_table(inputs, out_dir, failures=failures)
+    table_path, errors_path = write_tables(table, out_dir)
+    if group_map and (table["status"] == "ok").any():
+        from wmhkit.cohort.groupmaps import write_group_map
+
+        write_group_map(table, out_dir)
+    report_path = None
+    if report and len(table):
+        from wmhkit.cohort.report import write_report
+
+        report_path = write_report(table, out_dir)
+    return table, table_path, errors_path, report_path
+
+
+def run_group(
+    source,
+    out_dir,
+    *,
+    participant_label: Sequence[str] | None = None,
+    session_label: Sequence[str] | None = None,
+    report: bool = True,
+    group_map: bool = True,
+) -> CohortResult:
+    """Build the group outputs of a derivatives folder from the per-subject files it holds.
+
+    The BIDS-Apps group level (and ``wmhkit cohort report``): the combined table, the errors
+    file, the QC report and the MNI lesion-frequency map, from what participant-level runs (or
+    a cohort run) left. Nothing is segmented. Subjects without outputs are ``not run``.
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        The cohort's input, as given to :func:`run_cohort`.
+    out_dir : str or path
+        The derivatives folder.
+    participant_label, session_label : list of str, optional
+        Restrict the group outputs to these participants and sessions.
+    report, group_map : bool, default True
+        Write the HTML QC report and the MNI lesion-frequency map.
+
+    Raises
+    ------
+    wmhkit.errors.OutputError
+        While any other run (a participant-level run included) holds ``out_dir``.
+    wmhkit.errors.OptionError, wmhkit.errors.TableError
+        A label that matches nothing, or inputs that cannot be discovered.
+
+    Returns
+    -------
+    CohortResult
+        With an empty ``runs`` table.
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    with cohort_lock(out_dir, action="group"):
+        inputs, _ = _inputs(source, out_dir, participant_label, session_label)
+        result = _group_outputs(inputs, out_dir, {}, report=report, group_map=group_map)
+    if not (result[0]["status"] != "not run").any():
+        logger.warning("No participant outputs found in %s; run the participant level first.", out_dir)
+    runs = pd.DataFrame(columns=["stem", "status", "error", "seconds", "peak_rss_mb", "pid"])
+    return CohortResult(out_dir, *result, runs, time.perf_counter() - start)

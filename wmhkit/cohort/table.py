@@ -43,7 +43,8 @@ EXTREME_LESION_ML = 100.0
 #: Robust z-score of log(1 + lesion mL) above which a subject is an outlier in its cohort.
 EXTREME_LESION_Z = 3.5
 # Run measurements (time, memory, dates) differ between identical runs: kept in the JSON only.
-_TIMING = re.compile(r"(^|_)(timings?|seconds|elapsed|duration|date|datetime|timestamp|created|peak|rss|memory)(_|$)|_s$")
+_TIMING = re.compile(r"(^|_)(timings?|seconds|elapsed|duration|date|datetime|timestamp|created|peak|rss|memory|cpu)"
+                     r"(_|$)|_s$")
 _LESION_KEYS = ("lesion_ml", "wmh_ml", "volumes_lesion_ml", "volumes_wmh_ml")
 
 
@@ -93,9 +94,11 @@ def _subject_row(row, out_dir: Path, failure: str | None = None) -> dict:
 
 
 def _robust_z(values: pd.Series) -> pd.Series:
+    if values.notna().sum() < 10:  # too few to call one an outlier (and no median of nothing)
+        return pd.Series(0.0, index=values.index)
     logged = np.log1p(values.clip(lower=0))
     spread = 1.4826 * (logged - logged.median()).abs().median()
-    if not np.isfinite(spread) or spread <= 0 or values.notna().sum() < 10:
+    if not np.isfinite(spread) or spread <= 0:
         return pd.Series(0.0, index=values.index)
     return (logged - logged.median()) / spread
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gc
 import importlib
+import pickle
 import logging
 import os
 import resource
@@ -18,18 +19,17 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
-from wmhkit.errors import OutputError
+from wmhkit.errors import OptionError, OutputError
 from wmhkit.io import OutputPaths, file_sha256, write_json
-from wmhkit.cohort.resume import cohort_paths, flatten, incomplete_reason, read_json
+from wmhkit.cohort.resume import cohort_paths, flatten, incomplete_reason, sidecar_paths
 
-__all__ = ["DEFAULT_PROCESSOR", "init_worker", "restore_malloc_thresholds", "release_memory", "process_subject",
+__all__ = ["DEFAULT_PROCESSOR", "segment_subject", "resolve_processor", "init_worker", "restore_malloc_thresholds", "release_memory", "process_subject",
            "expected_model", "peak_rss_mb", "discard_outputs", "write_error"]
 
 logger = logging.getLogger(__name__)
 
-#: The per-subject function, as ``module:function``: writes every output, returns the JSON content.
-DEFAULT_PROCESSOR = "wmhkit.segmentation:segment_file"
 #: The worker's thread cap set by :func:`init_worker` (None: libraries' defaults).
 _THREAD_CAP: int | None = None
 
@@ -40,9 +40,109 @@ def peak_rss_mb() -> float:
     return peak / 1024.0 if sys.platform != "darwin" else peak / 1024.0**2
 
 
-def _resolve(processor: str):
-    module, _, name = processor.partition(":")
-    return getattr(importlib.import_module(module), name)
+def segment_subject(input_path, out_dir, *, stem: str | None = None, **options):
+    """Segment one T1 file, write its outputs, and hand the result over in memory.
+
+    :func:`wmhkit.segmentation.segment_file`, except that it returns the
+    :class:`~wmhkit.segmentation.SegmentationResult` itself (with its mask and the JSON
+    content), so that the cohort's QC step neither reads the JSON back nor aligns again.
+
+    Parameters
+    ----------
+    input_path : str or path
+        The T1 file or DICOM series folder.
+    out_dir : str or path
+        The subject's output folder (created if missing).
+    stem : str, optional
+        Output file stem; default the input's name without its ending.
+    **options
+        Passed to :func:`wmhkit.segment` (``method``, ``model``, ``threshold``, ``force``, ...).
+
+    Returns
+    -------
+    wmhkit.segmentation.SegmentationResult
+    """
+    from wmhkit.io import save_converted_t1
+    from wmhkit.segmentation import segment
+
+    result = segment(input_path, **options)
+    save_converted_t1(input_path, out_dir, stem)  # a DICOM input's T1 first: masks never lack their image
+    result.save(out_dir, stem=stem)
+    return result
+
+
+#: The per-subject function: writes every output and returns the
+#: :class:`~wmhkit.segmentation.SegmentationResult` (another processor may return the JSON content).
+DEFAULT_PROCESSOR: Callable = segment_subject
+
+
+def _name(processor) -> str:
+    if isinstance(processor, str):
+        return processor
+    return f"{getattr(processor, '__module__', '?')}:{getattr(processor, '__qualname__', repr(processor))}"
+
+
+def resolve_processor(processor: Callable | str, *, picklable: bool = False) -> Callable:
+    """The per-subject function from a callable or its ``"module:function"`` name.
+
+    Parameters
+    ----------
+    processor : callable or str
+        A function, or its import name as ``"module:function"`` (the form the command line's
+        hidden ``--processor`` takes).
+    picklable : bool, default False
+        Also check that a callable can be sent to worker processes (a top-level function can;
+        a lambda or a nested function cannot).
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    wmhkit.errors.OptionError
+        When the name cannot be imported, or the callable cannot be pickled with ``picklable``.
+
+    Examples
+    --------
+    >>> resolve_processor("os.path:basename")("/a/b.nii.gz")
+    'b.nii.gz'
+    """
+    if callable(processor):
+        if picklable:
+            try:
+                pickle.dumps(processor)
+            except Exception:
+                raise OptionError(f"Option processor {_name(processor)} cannot be sent to worker processes; "
+                                  "pass a top-level function (not a lambda or nested function).") from None
+        return processor
+    module, _, name = str(processor).partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise OptionError(f"Option processor {processor!r} cannot be imported; give a function or "
+                          "'module:function' importable by the workers.") from None
+
+
+def _handed_over(outcome, processor) -> tuple:
+    """The alignment and mask a processor handed over: (alignment, mask or None).
+
+    A :class:`~wmhkit.segmentation.SegmentationResult` carries both; a ``<stem>_wmh.json``
+    content (dict) carries the alignment, and the mask is then read from its file. The
+    alignment is taken as the JSON records it (matrix to 6 decimals, quality to 4) in both
+    cases, so that a subject's QC values do not depend on the processor's form and match
+    those of earlier releases (full precision moves the contrast ratio in its 6th digit).
+    """
+    mask = getattr(outcome, "mask", None)
+    summary = outcome.summary() if mask is not None and callable(getattr(outcome, "summary", None)) else outcome
+    if isinstance(summary, dict):
+        from wmhkit.cohort.qc import alignment_from_summary
+
+        alignment = alignment_from_summary(flatten(summary)) or getattr(outcome, "alignment", None)
+        if alignment is not None:
+            return alignment, mask
+    raise OptionError(f"Option processor {_name(processor)} returned {type(outcome).__name__} without an MNI "
+                      "alignment; return the SegmentationResult or the <stem>_wmh.json content.")
 
 
 def expected_model(method: str, model: str) -> tuple[str | None, str | None]:
@@ -133,9 +233,9 @@ def init_worker(method: str, model: str, threads: int | None = 1) -> None:
         logger.debug("glibc malloc thresholds restored (MALLOC_TRIM_THRESHOLD_ was set).")
     if threads:
         # BLAS (through threadpoolctl, as numpy is already loaded) and torch get the worker's
-        # share of the cores. SimpleITK is left alone: the MNI alignment fixes its own thread
-        # count because its answer changes in the 6th decimal with it, which can flip a voxel
-        # (a cohort must not depend on how it was spread over workers).
+        # share of the cores. SimpleITK needs no cap: the MNI alignment always runs on one
+        # thread, as its answer changes in the 6th decimal with the thread count (a cohort must
+        # not depend on how it was spread over workers).
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[variable] = str(threads)
         from threadpoolctl import threadpool_limits
@@ -169,8 +269,9 @@ def discard_outputs(paths: OutputPaths) -> list[Path]:
     """
     extra = cohort_paths(paths)
     candidates = list(paths.all().values()) + [paths.mni_mask, paths.mni_probseg, extra["qc_json"], extra["thumbnail"]]
+    candidates += list(sidecar_paths(paths).values())
     if paths.out_dir.is_dir():
-        candidates += list(paths.out_dir.glob(f".{paths.stem}_*.tmp*"))  # left by a process killed mid-write
+        candidates += list(paths.out_dir.glob(f".{paths.prefix}_*.tmp*"))  # left by a process killed mid-write
     removed = []
     for path in candidates:
         try:
@@ -207,7 +308,11 @@ def process_subject(task: dict) -> dict:
     task : dict
         ``input_path``, ``out_dir`` (the subject's output folder), ``stem``, ``method``,
         ``model``, ``resume`` (bool), ``options`` (more keyword arguments for the processor)
-        and ``processor`` (``module:function``, default :data:`DEFAULT_PROCESSOR`).
+        and ``processor`` (a function or its ``"module:function"`` name, default
+        :data:`DEFAULT_PROCESSOR`; it returns the result or the JSON content, whose alignment
+        the QC step uses as it is: nothing is read back or aligned again); optional
+        ``source_uri`` and ``out_subdir`` for the image sidecars
+        (:func:`wmhkit.cohort.derivatives.write_sidecars`).
 
     Returns
     -------
@@ -215,6 +320,7 @@ def process_subject(task: dict) -> dict:
         ``stem``, ``status`` (ok/skipped/failed), ``error`` (one line or ""), ``seconds``,
         ``peak_rss_mb`` and ``pid``.
     """
+    from wmhkit.cohort.derivatives import source_uri, write_sidecars
     from wmhkit.cohort.qc import subject_qc
 
     start = time.perf_counter()
@@ -242,14 +348,16 @@ def process_subject(task: dict) -> dict:
                 return record
             logger.debug("%s: recomputing (%s)", task["stem"], reason)
         # Leftovers of an interrupted run: temporary files (never final outputs) and stale QC.
-        stale = list(paths.out_dir.glob(f".{paths.stem}_*.tmp*")) if paths.out_dir.is_dir() else []
+        stale = list(paths.out_dir.glob(f".{paths.prefix}_*.tmp*")) if paths.out_dir.is_dir() else []
         for path in stale + [extra["qc_json"], extra["thumbnail"], paths.mni_mask]:
             path.unlink(missing_ok=True)
-        processor = _resolve(task.get("processor") or DEFAULT_PROCESSOR)
+        processor = resolve_processor(task.get("processor") or DEFAULT_PROCESSOR)
         options = dict(task.get("options") or {})
-        summary = processor(task["input_path"], task["out_dir"], method=task["method"], model=task["model"], **options)
-        summary = flatten(summary if isinstance(summary, dict) else read_json(paths.summary_json) or {})
-        write_json(subject_qc(task["input_path"], paths, summary, extra["thumbnail"]), extra["qc_json"])
+        outcome = processor(task["input_path"], task["out_dir"], method=task["method"], model=task["model"], **options)
+        alignment, mask = _handed_over(outcome, processor)
+        qc = subject_qc(task["input_path"], paths, alignment, extra["thumbnail"], mask=mask)
+        write_sidecars(paths, task.get("source_uri") or source_uri(task["input_path"]), task.get("out_subdir"))
+        write_json(qc, extra["qc_json"])  # last: the table reads a subject with its QC file as done
         extra["error_json"].unlink(missing_ok=True)
     except Exception as exc:  # one bad scan must not stop the cohort
         record.update(status="failed", error=error_text(exc))

@@ -1,4 +1,4 @@
-"""Image input/output: validation, reorientation, volumes, naming, atomic writes and caches."""
+"""Image input/output: validation, DICOM conversion, reorientation, volumes, naming, atomic writes and caches."""
 
 from wmhkit.io.images import (
     ImgLike,
@@ -13,6 +13,7 @@ from wmhkit.io.images import (
     voxel_sizes_mm,
     voxel_volume_ml,
 )
+from wmhkit.io.dicom import read_dicom, save_converted_t1
 from wmhkit.io.caching import cache_dir, cached_array, code_fingerprint, library_versions
 from wmhkit.io.outputs import (
     OutputPaths,
@@ -21,8 +22,10 @@ from wmhkit.io.outputs import (
     file_sha256,
     img_sha256,
     output_paths,
+    output_prefix,
     safe_output_path,
     save_img,
+    sidecar_path,
     write_json,
     write_tsv,
 )
@@ -44,10 +47,14 @@ __all__ = [
     "mask_volume_ml",
     "new_img_like",
     "output_paths",
+    "output_prefix",
+    "read_dicom",
     "reorient_like",
     "reorient_to_ras",
     "safe_output_path",
+    "save_converted_t1",
     "save_img",
+    "sidecar_path",
     "source_path",
     "voxel_sizes_mm",
     "voxel_volume_ml",

@@ -26,6 +26,7 @@ from nibabel.orientations import (
 )
 
 from wmhkit.errors import InputImageError
+from wmhkit.io import dicom
 
 __all__ = [
     "ImgLike",
@@ -106,13 +107,17 @@ def _quiet_nibabel():
 
 def _load_path(path: Path) -> nib.spatialimages.SpatialImage:
     label = str(path)
+    if dicom.dicom_request(path) is not None:  # a folder of one DICOM series, or FOLDER@N
+        return dicom.read_dicom(path)
     if not path.exists():
         raise InputImageError(f"Input image {label} does not exist; check the path.")
-    if path.is_dir():
-        raise InputImageError(f"Input image {label} is a folder; give the path of a .nii, .nii.gz or .mgz file.")
     if path.stat().st_size == 0:
         raise InputImageError(f"Input image {label} is an empty file; copy or export it again.")
     if not _has_image_suffix(path):
+        if dicom.is_dicom_file(path):
+            raise InputImageError(
+                f"Input image {label} is a DICOM file, not a NIfTI or MGZ file; give the folder that holds its series."
+            )
         raise InputImageError(
             f"Input image {label} is not a NIfTI or MGZ file (expected .nii, .nii.gz or .mgz); convert it first."
         )
@@ -248,8 +253,9 @@ def check_img(img: ImgLike, *, min_extent_mm: float = MIN_EXTENT_MM, check_voxel
     Parameters
     ----------
     img : str, os.PathLike or nibabel image
-        A path to a .nii, .nii.gz, .mgz or .mgh file, or a nibabel image. A 4D image with a
-        single volume is accepted and squeezed to 3D.
+        A path to a .nii, .nii.gz, .mgz or .mgh file, a folder holding one DICOM series (or
+        ``FOLDER@N`` for series number N; converted by dcm2niix: :mod:`wmhkit.io.dicom`), or a
+        nibabel image. A 4D image with a single volume is accepted and squeezed to 3D.
     min_extent_mm : float, default 80.0
         Smallest field of view per axis, in mm; smaller images cannot hold a brain. Pass 0
         for images that are not heads (cropped masks, tiny test volumes).

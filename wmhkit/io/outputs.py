@@ -29,13 +29,37 @@ __all__ = [
     "file_sha256",
     "img_sha256",
     "output_paths",
+    "output_prefix",
     "safe_output_path",
+    "sidecar_path",
     "save_img",
     "write_json",
     "write_tsv",
 ]
 
 _STRIP = (".nii.gz", ".nii", ".mgz", ".mgh")
+#: BIDS raw-data suffixes of anatomical images. A BIDS derivative is named by its source's
+#: entities without the source's suffix (``sub-01_ses-1_desc-wmh_mask``, not ``sub-01_ses-1_T1w_...``).
+RAW_SUFFIXES = ("T1w", "T2w", "PDw", "T2starw", "FLAIR", "inplaneT1", "inplaneT2", "PDT2", "UNIT1", "T1map",
+                "MP2RAGE")
+
+
+def output_prefix(stem: str) -> str:
+    """The start of every output name of an input: its stem without a BIDS raw-data suffix.
+
+    Only a BIDS name (``sub-<label>``, then ``key-value`` entities, then one of
+    :data:`RAW_SUFFIXES`) loses its suffix; any other stem is kept whole.
+
+    >>> output_prefix("sub-01_ses-2_T1w")
+    'sub-01_ses-2'
+    >>> output_prefix("sub-01_desc-wmh_mask"), output_prefix("case_003_T1w")
+    ('sub-01_desc-wmh_mask', 'case_003_T1w')
+    """
+    *entities, suffix = stem.split("_")
+    if (entities and suffix in RAW_SUFFIXES and entities[0].startswith("sub-")
+            and all(len(part.split("-")) == 2 and all(part.split("-")) for part in entities)):
+        return "_".join(entities)
+    return stem
 
 
 def bids_stem(path: str | os.PathLike) -> str:
@@ -45,7 +69,16 @@ def bids_stem(path: str | os.PathLike) -> str:
     'sub-01_ses-1_T1w'
     >>> bids_stem("brain.mgz")
     'brain'
+
+    A DICOM folder keeps its whole name (``1.3.12.2`` is no file ending), and a series picked
+    as ``FOLDER@N`` (:mod:`wmhkit.io.dicom`) adds ``_series-N``: ``exam@5`` gives ``exam_series-5``.
     """
+    from wmhkit.io.dicom import dicom_request
+
+    request = dicom_request(path)
+    if request is not None:
+        folder, series = request
+        return folder.name if series is None else f"{folder.name}_series-{series}"
     name = Path(path).name
     for suffix in _STRIP:
         if name.lower().endswith(suffix):
@@ -55,13 +88,18 @@ def bids_stem(path: str | os.PathLike) -> str:
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """Where the outputs of one input go: ``<stem>`` plus a BIDS-derivatives suffix per file (README, *Outputs*)."""
+    """Where the outputs of one input go: :attr:`prefix` plus a BIDS-derivatives suffix per file (README, *Outputs*)."""
 
     out_dir: Path
     stem: str
 
+    @property
+    def prefix(self) -> str:
+        """The stem without its BIDS raw-data suffix (:func:`output_prefix`): ``sub-01_ses-1``."""
+        return output_prefix(self.stem)
+
     def _path(self, suffix: str) -> Path:
-        return self.out_dir / f"{self.stem}{suffix}"
+        return self.out_dir / f"{self.prefix}{suffix}"
 
     @property
     def wmh_mask(self) -> Path:
@@ -94,6 +132,11 @@ class OutputPaths:
         return self._path("_lesions.tsv")
 
     @property
+    def t1w(self) -> Path:
+        """The T1 converted from a DICOM input (:func:`wmhkit.io.dicom.save_converted_t1`), on the input grid."""
+        return self._path("_T1w.nii.gz")
+
+    @property
     def mni_mask(self) -> Path:
         """Lesion mask resampled to MNI152 1 mm space."""
         return self._path("_space-MNI152NLin2009aSym_desc-wmh_mask.nii.gz")
@@ -108,12 +151,27 @@ class OutputPaths:
         names = ("wmh_mask", "wmh_probseg", "brain_mask", "summary_json", "regions_tsv", "lesions_tsv")
         return {name: getattr(self, name) for name in names}
 
+    def images(self) -> dict[str, Path]:
+        """Every image path by name, in the input's space and in MNI space."""
+        names = ("wmh_mask", "wmh_probseg", "brain_mask", "mni_mask", "mni_probseg")
+        return {name: getattr(self, name) for name in names}
+
+
+def sidecar_path(image: str | os.PathLike) -> Path:
+    """The JSON sidecar of an image: the same name ending in ``.json``.
+
+    >>> sidecar_path("d/sub-01_desc-wmh_mask.nii.gz").name
+    'sub-01_desc-wmh_mask.json'
+    """
+    image = Path(image)
+    return image.with_name(f"{bids_stem(image)}.json")
+
 
 def output_paths(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> OutputPaths:
     """Output paths for ``input_path`` inside ``out_dir``.
 
     >>> output_paths("sub-01_T1w.nii.gz", "/tmp/out").wmh_mask.name
-    'sub-01_T1w_desc-wmh_mask.nii.gz'
+    'sub-01_desc-wmh_mask.nii.gz'
     """
     return OutputPaths(Path(out_dir), bids_stem(input_path))
 

@@ -35,10 +35,12 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from wmhkit.io import ImgLike, check_img, new_img_like, voxel_sizes_mm
-from wmhkit.preprocess.resampling import axis_aligned_grid, block_mean, resample_array
+from wmhkit.io.arrays import otsu_threshold
+from wmhkit.preprocess.resampling import axis_aligned_grid, block_affine, block_mean, resample_array
 from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE, template_data
 
-__all__ = ["MNIAlignment", "align_to_mni", "QUALITY_THRESHOLD", "alignment_quality", "alignment_distance_mm"]
+__all__ = ["MNIAlignment", "align_to_mni", "QUALITY_THRESHOLD", "alignment_quality", "alignment_distance_mm",
+           "transform_matrix"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ MASK_DILATION_MM = 2.0
 SLAB_MM = 100.0
 _PITCHES_DEG = (0.0, -20.0, 20.0)
 _SKULL_OFFSETS_MM = (0.0, 12.0)
-_THREADS = 2
+# One thread: the registration's answer changes in the 6th decimal with its thread count (a
+# voxel can flip), and a worker capped to one core must not run two. Costs ~0.15 s on a 1 mm head.
+_THREADS = 1
 #: Fraction of the masked template voxels (on each level's grid, mm) at which the metric is
 #: evaluated.
 SAMPLING = {8.0: 0.15, 4.0: 0.15, 2.0: 0.1}
@@ -185,9 +189,14 @@ def _working_image(data: np.ndarray, affine: np.ndarray, spacing_mm: float) -> t
 def _template_work() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Template T1, brain mask and metric mask (brain dilated by :data:`MASK_DILATION_MM`) on
     the 2 mm working grid (block means; cached)."""
+    from wmhkit.io import cached_array
+
     factors = (int(round(WORK_MM)),) * 3
-    t1, affine = block_mean(template_data("t1"), TEMPLATE_AFFINE, factors)
-    brain = block_mean(template_data("brain_mask"), TEMPLATE_AFFINE, factors)[0] > 0.5
+    # Kept on disk: reading the 1 mm template to make them costs about 0.3 s and 45 MB per process.
+    t1 = cached_array("templates", f"mni152_t1_block{factors[0]}", lambda: block_mean(template_data("t1"), TEMPLATE_AFFINE, factors)[0])
+    brain = cached_array("templates", f"mni152_brain_block{factors[0]}",
+                         lambda: block_mean(template_data("brain_mask"), TEMPLATE_AFFINE, factors)[0] > 0.5)
+    affine = block_affine(TEMPLATE_AFFINE, factors)
     radius = int(round(MASK_DILATION_MM / WORK_MM))
     metric_mask = ndimage.binary_dilation(brain, iterations=radius) if radius > 0 else brain.copy()
     for array in (t1, brain, metric_mask):
@@ -223,16 +232,6 @@ def _pyramid(work: np.ndarray, work_affine: np.ndarray) -> dict[float, tuple[sit
 
 
 # ----------------------------------------------------------------------------- initialisation
-def _otsu(values: np.ndarray, bins: int = 128) -> float:
-    hist, edges = np.histogram(values, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight0 = np.cumsum(hist)
-    weight1 = weight0[-1] - weight0
-    mean0 = np.cumsum(hist * centres) / np.maximum(weight0, 1)
-    mean1 = (np.sum(hist * centres) - np.cumsum(hist * centres)) / np.maximum(weight1, 1)
-    return float(centres[np.argmax(weight0 * weight1 * (mean0 - mean1) ** 2)])
-
-
 def _top_slab(mask: np.ndarray, affine: np.ndarray, min_area_mm2: float = 400.0) -> tuple[np.ndarray, float, float]:
     """Centroid (world mm), top height (z mm) and left-right width (mm) of the top ``SLAB_MM``
     of a foreground mask.
@@ -255,7 +254,8 @@ def _top_slab(mask: np.ndarray, affine: np.ndarray, min_area_mm2: float = 400.0)
 
 def _head_mask(work: np.ndarray) -> np.ndarray:
     positive = work[work > 0]
-    threshold = _otsu(positive if positive.size > 100 else work.ravel()) * 0.5
+    # 128 bins: the 2 mm working image has few voxels per bin at 256.
+    threshold = otsu_threshold(positive if positive.size > 100 else work.ravel(), bins=128) * 0.5
     mask = work > threshold
     mask = ndimage.binary_opening(mask, iterations=1)
     labels, count = ndimage.label(mask)
@@ -296,8 +296,20 @@ def _initial_candidates(work: np.ndarray, work_affine: np.ndarray) -> list[np.nd
 
 
 # ----------------------------------------------------------------------------- registration
-def _matrix_of(transform: sitk.Transform) -> np.ndarray:
-    """4x4 matrix of a SimpleITK matrix-offset transform (fixed -> moving point map)."""
+def transform_matrix(transform: sitk.Transform) -> np.ndarray:
+    """4x4 matrix of a SimpleITK matrix-offset transform (fixed -> moving point map, SimpleITK's mm).
+
+    The one conversion of a registration's answer into a matrix (MNI alignment here, FLAIR-to-T1
+    registration in :mod:`wmhkit.train.manifest`). SimpleITK applies ``A (x - c) + t + c`` with
+    matrix ``A``, centre ``c`` and translation ``t``.
+
+    Examples
+    --------
+    >>> transform = sitk.AffineTransform((0.0, -1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0), (1.0, 2.0, 3.0), (10.0, 0.0, 0.0))
+    >>> matrix, point = transform_matrix(transform), np.array([5.0, 6.0, 7.0])
+    >>> np.allclose(matrix[:3, :3] @ point + matrix[:3, 3], transform.TransformPoint(point.tolist()))
+    True
+    """
     matrix = np.eye(4)
     linear = np.asarray(transform.GetMatrix()).reshape(3, 3)
     centre = np.asarray(transform.GetCenter())
@@ -370,7 +382,7 @@ def _run_stage(levels, matrix: np.ndarray, centre: np.ndarray, stage) -> tuple[n
         method.Execute(fixed, moving)
         value = float(method.GetMetricValue())
         logger.debug("%s at %g mm: %d iterations, metric %.4f", kind, level, method.GetOptimizerIteration(), value)
-        matrix = _matrix_of(transform)
+        matrix = transform_matrix(transform)
     return matrix, value
 
 

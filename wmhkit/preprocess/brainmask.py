@@ -18,10 +18,11 @@ import numpy as np
 from scipy import ndimage
 
 from wmhkit.io import ImgLike, cached_array, check_img, new_img_like
+from wmhkit.io.arrays import label_sizes, lookup
 from wmhkit.preprocess.alignment import MNIAlignment
 from wmhkit.preprocess.intensity import intensity_levels
-from wmhkit.preprocess.resampling import resample_array
-from wmhkit.preprocess.templates import TEMPLATE_AFFINE, template_data
+from wmhkit.preprocess.resampling import box_on_grid, resample_array
+from wmhkit.preprocess.templates import TEMPLATE_AFFINE, template_brain_corners_mm, template_data
 
 __all__ = ["brain_mask", "DARK_FRACTION", "BRIGHT_FRACTION", "CORE_MM"]
 
@@ -47,23 +48,10 @@ def _template_zones() -> np.ndarray:
     return cached_array("templates", f"mni152_brain_zones_core{CORE_MM}mm", _build_zones)
 
 
-@functools.lru_cache(maxsize=None)
-def template_brain_box_mm(margin_mm: float = _MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
-    """Lowest and highest MNI voxel indices of the template brain, widened by ``margin_mm``."""
-    box = ndimage.find_objects(template_data("brain_mask"))[0]
-    low = np.array([s.start for s in box], dtype=float)
-    high = np.array([s.stop - 1 for s in box], dtype=float)
-    return low - margin_mm, high + margin_mm
-
-
 def _brain_box(shape: tuple[int, ...], affine: np.ndarray, alignment: MNIAlignment) -> tuple[slice, slice, slice]:
     """Subject voxel bounding box of the template brain (plus a margin), clipped to the image."""
-    low, high = template_brain_box_mm()
-    corners = np.array([[x, y, z, 1.0] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
-    subject_voxels = corners @ (np.linalg.inv(affine) @ alignment.mni_to_subject @ TEMPLATE_AFFINE).T
-    start = np.clip(np.floor(subject_voxels[:, :3].min(axis=0)).astype(int), 0, np.asarray(shape[:3]))
-    stop = np.clip(np.ceil(subject_voxels[:, :3].max(axis=0)).astype(int) + 1, 0, np.asarray(shape[:3]))
-    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+    corners = template_brain_corners_mm(_MARGIN_MM)
+    return box_on_grid(corners, np.linalg.inv(affine) @ alignment.mni_to_subject, shape)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -72,16 +60,18 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     One labelling pass (``scipy.ndimage.binary_fill_holes`` iterates dilations, far slower on
     large images).
     """
-    labels, _ = ndimage.label(~mask)
+    labels, count = ndimage.label(~mask)
     border = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(), labels[:, 0].ravel(), labels[:, -1].ravel(), labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
-    return ~np.isin(labels, border[border > 0])
+    filled = np.ones(count + 1, dtype=bool)
+    filled[border[border > 0]] = False
+    return lookup(filled, labels)
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(mask)
     if count <= 1:
         return mask
-    sizes = np.bincount(labels.ravel())
+    sizes = label_sizes(labels, count)
     sizes[0] = 0
     return labels == int(np.argmax(sizes))
 

@@ -81,7 +81,15 @@ _VENTRICLE_BOX_MM = ((-35.0, 35.0), (-50.0, 35.0), (-5.0, 35.0))
 
 @functools.lru_cache(maxsize=1)
 def _tissue_points_mni() -> dict[str, np.ndarray]:
-    """MNI mm coordinates of confident white-matter, cortex and ventricle voxels (seeded samples)."""
+    """MNI mm coordinates of confident white-matter, cortex and ventricle voxels (seeded samples, kept on disk)."""
+    from wmhkit.io import cached_array
+
+    # One array on disk: the x, y, z columns and the tissue's index in _TISSUES.
+    table = cached_array("templates", f"content_check_points_{_N_SAMPLES}", _draw_tissue_points)
+    return {name: table[table[:, 3] == index, :3] for index, (name, _, _) in enumerate(_TISSUES)}
+
+
+def _draw_tissue_points() -> np.ndarray:
     rng = np.random.default_rng(0)
     points = {}
     for name, kind, threshold in _TISSUES:
@@ -99,7 +107,8 @@ def _tissue_points_mni() -> dict[str, np.ndarray]:
         elif name == "gm":  # cortex only: deep grey matter is brighter on a T1
             mm = mm[~central]
         points[name] = mm[rng.choice(len(mm), size=min(_N_SAMPLES, len(mm)), replace=False)]
-    return points
+    return np.concatenate([np.c_[points[name], np.full(len(points[name]), float(index))]
+                           for index, (name, _, _) in enumerate(_TISSUES)])
 
 
 def tissue_statistics(data: np.ndarray, affine: np.ndarray, mni_to_subject: np.ndarray, background: float) -> dict:

@@ -11,6 +11,7 @@ works: uint8, float64 0-255, int16 up to 4000 give the same normalised image.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import nibabel as nib
@@ -33,11 +34,17 @@ WM_PROBABILITY = 0.9
 _WM_STRIDE = 2  # every 2nd template voxel per axis: ~40,000 WM samples
 
 
+@functools.lru_cache(maxsize=1)
 def _template_wm_points() -> np.ndarray:
-    """MNI mm coordinates (n, 4 homogeneous) of confidently white-matter template voxels."""
-    wm = template_data("wm")[::_WM_STRIDE, ::_WM_STRIDE, ::_WM_STRIDE] > WM_PROBABILITY
-    ijk = np.argwhere(wm) * _WM_STRIDE
-    return np.c_[ijk, np.ones(len(ijk))] @ TEMPLATE_AFFINE.T
+    """MNI mm coordinates (n, 4 homogeneous) of confidently white-matter template voxels (kept on disk)."""
+    from wmhkit.io import cached_array
+
+    def build() -> np.ndarray:
+        wm = template_data("wm")[::_WM_STRIDE, ::_WM_STRIDE, ::_WM_STRIDE] > WM_PROBABILITY
+        ijk = np.argwhere(wm) * _WM_STRIDE
+        return np.c_[ijk, np.ones(len(ijk))] @ TEMPLATE_AFFINE.T
+
+    return cached_array("templates", f"mni152_wm_points_p{WM_PROBABILITY:g}_stride{_WM_STRIDE}", build)
 
 
 def _mode_near(values: np.ndarray, centre: float, width: float = 0.25, bins: int = 64) -> float:

@@ -11,13 +11,13 @@ import numpy as np
 
 from wmhkit.io import ImgLike, check_img, img_label, new_img_like
 from wmhkit.preprocess.alignment import MNIAlignment, align_to_mni
-from wmhkit.preprocess.brainmask import compute_brain_mask, template_brain_box_mm
+from wmhkit.preprocess.brainmask import compute_brain_mask
 from wmhkit.preprocess.etiv import estimate_etiv_ml
 from wmhkit.preprocess.intensity import NORMALISED_MAX, intensity_levels, scale_intensity
 from wmhkit.preprocess.resampling import resample_array
-from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE
+from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE, template_brain_bounds
 
-__all__ = ["PreparedT1", "prepare_t1"]
+__all__ = ["PreparedT1", "prepare_t1", "mni_t1_region", "normalised_t1_mni"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ class PreparedT1:
         ``brain_mask``, ``etiv``, ``resample_mni``, ``total``.
     intensity_levels : tuple of float
         ``(background, white_matter)`` intensities of the input, in its own units.
+    etiv_source : str
+        Who measured ``etiv_ml``: "wmhkit" (:mod:`wmhkit.preprocess.etiv`), or "freesurfer" when
+        ``segment(aseg=...)`` found FreeSurfer's ``aseg.stats``.
+    etiv_ml_wmhkit : float or None
+        wmhkit's own eTIV (mL) when ``etiv_ml`` comes from elsewhere, else None.
     """
 
     img: nib.Nifti1Image
@@ -57,21 +62,45 @@ class PreparedT1:
     t1_mni: nib.Nifti1Image
     timings: dict
     intensity_levels: tuple = (0.0, 1.0)
+    etiv_source: str = "wmhkit"
+    etiv_ml_wmhkit: float | None = None
 
 
-def _resample_brain_box(data: np.ndarray, affine: np.ndarray, alignment: MNIAlignment, *, background: float) -> np.ndarray:
-    """Subject voxels on the MNI 1 mm grid, sampled only inside the template brain's bounding
-    box widened by :data:`MNI_BOX_MARGIN_MM` (about half the grid); ``background`` elsewhere."""
-    low, high = template_brain_box_mm(MNI_BOX_MARGIN_MM)
+def mni_t1_region() -> tuple[slice, slice, slice]:
+    """Slices of the MNI 1 mm grid where the normalised T1 is sampled: the template brain's bounding
+    box widened by :data:`MNI_BOX_MARGIN_MM`, clipped to the grid (about half of it)."""
+    low, high = template_brain_bounds(MNI_BOX_MARGIN_MM)
     start = np.clip(np.floor(low).astype(int), 0, None)
     stop = np.minimum(np.ceil(high).astype(int) + 1, TEMPLATE_SHAPE)
-    out = np.full(TEMPLATE_SHAPE, background, dtype=np.float32)
-    box_affine = TEMPLATE_AFFINE.copy()
-    box_affine[:3, 3] += start
-    out[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]] = resample_array(
-        data, affine, tuple(stop - start), box_affine, alignment.mni_to_subject, cval=background
-    )
-    return out
+    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+
+
+def normalised_t1_mni(data: np.ndarray, affine: np.ndarray, alignment: MNIAlignment, levels: tuple,
+                      *, label: str = "the image") -> np.ndarray:
+    """The normalised T1 (white matter 1.0, clipped to 0-2) on :func:`mni_t1_region` of the MNI grid.
+
+    Parameters
+    ----------
+    data, affine : numpy.ndarray
+        The input's voxels and voxel-to-world affine.
+    alignment : MNIAlignment
+        Its alignment to MNI152.
+    levels : tuple of float
+        ``(background, white_matter)`` intensities of ``data`` (``PreparedT1.intensity_levels``).
+    label : str, default "the image"
+        Names the image in errors.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the shape of the region; trilinear, 0 outside the input's field of view.
+    """
+    region = mni_t1_region()
+    region_affine = TEMPLATE_AFFINE.copy()
+    region_affine[:3, 3] += [s.start for s in region]
+    raw = resample_array(data, affine, tuple(s.stop - s.start for s in region), region_affine, alignment.mni_to_subject,
+                         cval=levels[0])
+    return scale_intensity(raw, *levels, label=label, clip_max=NORMALISED_MAX)
 
 
 def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None, mni_t1: bool = True) -> PreparedT1:
@@ -121,10 +150,9 @@ def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None, mni_t1: b
     lap("etiv")
     t1_mni = None
     if mni_t1:
-        raw_mni = _resample_brain_box(data, checked.affine, alignment, background=levels[0])
-        t1_mni = nib.Nifti1Image(
-            scale_intensity(raw_mni, *levels, label=img_label(img), clip_max=NORMALISED_MAX), TEMPLATE_AFFINE.copy()
-        )
+        full = np.zeros(TEMPLATE_SHAPE, dtype=np.float32)  # background normalises to 0
+        full[mni_t1_region()] = normalised_t1_mni(data, checked.affine, alignment, levels, label=img_label(img))
+        t1_mni = nib.Nifti1Image(full, TEMPLATE_AFFINE.copy())
         t1_mni.set_sform(TEMPLATE_AFFINE, 4)
         t1_mni.set_qform(TEMPLATE_AFFINE, 4)
         lap("resample_mni")

@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from wmhkit.errors import OptionError
 
-__all__ = ["resample_array", "block_mean", "axis_aligned_grid"]
+__all__ = ["resample_array", "block_mean", "block_affine", "axis_aligned_grid", "box_on_grid"]
 
 
 def resample_array(
@@ -109,10 +109,22 @@ def block_mean(data: np.ndarray, affine: np.ndarray, factors: tuple[int, int, in
         reduced = cropped.reshape(shape[0], factors[0], shape[1], factors[1], shape[2], factors[2]).mean(
             axis=(1, 3, 5), dtype=np.float32
         )
+    return reduced, block_affine(affine, factors)
+
+
+def block_affine(affine: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
+    """Voxel-to-world affine of the block centres of :func:`block_mean`.
+
+    Examples
+    --------
+    >>> block_affine(np.eye(4), (2, 2, 3))[:3, 3].tolist()
+    [0.5, 0.5, 1.0]
+    """
+    factors = tuple(max(1, int(f)) for f in factors)
     scale = np.eye(4)
     scale[:3, :3] = np.diag(factors)
     scale[:3, 3] = (np.asarray(factors) - 1) / 2.0
-    return reduced, np.asarray(affine, float) @ scale
+    return np.asarray(affine, float) @ scale
 
 
 def axis_aligned_grid(shape: tuple[int, ...], affine: np.ndarray, spacing_mm: float) -> tuple[tuple[int, int, int], np.ndarray]:
@@ -132,3 +144,46 @@ def axis_aligned_grid(shape: tuple[int, ...], affine: np.ndarray, spacing_mm: fl
     out_affine = np.diag([spacing_mm, spacing_mm, spacing_mm, 1.0])
     out_affine[:3, 3] = low
     return out_shape, out_affine
+
+
+def box_on_grid(
+    points: np.ndarray, to_grid: np.ndarray, shape: tuple[int, ...], *, pad: tuple[int, int] = (0, 1)
+) -> tuple[slice, slice, slice]:
+    """Slices of a grid that hold some points (a box's corners) once mapped onto it.
+
+    Every crop of a subject grid to a part of the MNI brain (the brain box, the white-matter
+    envelope's box, the network box's footprint) goes through here: the points are mapped to
+    voxel indices, and the box runs from ``floor(min) - pad[0]`` to ``ceil(max) + pad[1]``
+    (exclusive), clipped to the grid.
+
+    Parameters
+    ----------
+    points : numpy.ndarray
+        (n, 4) homogeneous points (or (n, 3), completed with ones) in the space ``to_grid`` reads.
+    to_grid : (4, 4) array
+        Maps the points to voxel indices of the grid (e.g. ``inv(affine) @ mni_to_subject``).
+    shape : tuple of int
+        The grid's shape (its first 3 axes are used).
+    pad : (int, int), default (0, 1)
+        Voxels added below the lowest and above the highest index; (0, 1) covers the points
+        exactly.
+
+    Returns
+    -------
+    tuple of 3 slice
+        Possibly empty (``stop <= start``) when the points lie off the grid.
+
+    Examples
+    --------
+    >>> corners = np.array([[1.2, 0.0, 3.0], [4.5, 2.0, 9.9]])
+    >>> box_on_grid(corners, np.eye(4), (10, 10, 8), pad=(1, 1))
+    (slice(0, 6, None), slice(0, 3, None), slice(2, 8, None))
+    """
+    points = np.asarray(points, float)
+    if points.shape[1] == 3:
+        points = np.c_[points, np.ones(len(points))]
+    voxels = points @ np.asarray(to_grid, float).T
+    size = np.asarray(shape[:3])
+    start = np.clip(np.floor(voxels[:, :3].min(axis=0)).astype(int) - pad[0], 0, size)
+    stop = np.clip(np.ceil(voxels[:, :3].max(axis=0)).astype(int) + pad[1], 0, size)
+    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))

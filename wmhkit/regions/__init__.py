@@ -11,7 +11,7 @@ lesion maps for group analysis. Atlases are derived at first use from packages' 
 """
 
 from wmhkit.regions.anatomy import SubjectAnatomy, identity_alignment, subject_anatomy
-from wmhkit.regions.atlases import load_parcels, read_table
+from wmhkit.regions.parcels import load_parcels, read_table
 from wmhkit.regions.bullseye import bullseye_labels, bullseye_names, load_bullseye_template
 from wmhkit.regions.lesions import fazekas_estimate, label_lesions
 from wmhkit.regions.quantify import REGION_COLUMNS, RegionsResult, quantify_subject, warp_to_mni

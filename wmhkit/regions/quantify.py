@@ -43,7 +43,8 @@ class RegionsResult:
         ``subject``, ``lesion_ml``, ``lesion_count``, ``periventricular_ml`` and ``deep_ml``
         (continuity rule), ``fazekas_pv_estimate``, ``fazekas_deep_estimate``,
         ``fazekas_estimate`` (rule-based estimates, not ratings), ``largest_lesion_ml``,
-        ``ventricle_ml``, ``ventricles_refined``, ``seconds``.
+        ``ventricle_ml``, ``ventricles_refined``, ``regions_anatomy`` (``"mni_atlas"`` or
+        ``"aseg:<file name>"``), ``seconds``.
     """
 
     regions: pd.DataFrame
@@ -96,6 +97,7 @@ def quantify_subject(
     atlas_labels=None,
     atlas_space: str = "auto",
     refine_ventricles: bool = True,
+    aseg: ImgLike | None = None,
 ) -> RegionsResult:
     """Regional lesion burden of one subject.
 
@@ -122,6 +124,11 @@ def quantify_subject(
         Where ``atlas`` lives; "auto" decides by its grid.
     refine_ventricles : bool, default True
         Refine the atlas ventricles on ``t1`` (no effect without ``t1``).
+    aseg : path or nibabel image, optional
+        The subject's FreeSurfer ``aseg.mgz``/``aparc+aseg.mgz`` or SynthSeg labels, in its space:
+        the regions follow its ventricles, cortex and lobes instead of the MNI atlas
+        (:mod:`wmhkit.regions.aseg`; no ventricle refinement). ``summary["regions_anatomy"]``
+        says which drove them: ``"mni_atlas"`` or ``"aseg:<file name>"``.
 
     Returns
     -------
@@ -153,8 +160,15 @@ def quantify_subject(
         alignment = align_to_mni(t1_img)
     name = _subject_name(subject, lesion_mask, t1)
     lesion_full = np.asarray(mask_img.dataobj) > 0
-    t1_data = None if t1_img is None else np.asarray(t1_img.dataobj, dtype=np.float32)
-    anatomy = subject_anatomy(mask_img, alignment, t1=t1_data, lesion=lesion_full, refine=refine_ventricles)
+    t1_data = None if t1_img is None else np.asanyarray(t1_img.dataobj)  # only the brain's box is converted
+    own_parcels, anatomy_name = None, "mni_atlas"
+    if aseg is not None:
+        from wmhkit.regions.aseg import aseg_anatomy_name, parcels_from_aseg
+
+        own_parcels = np.asarray(parcels_from_aseg(aseg, mask_img, alignment).dataobj)
+        anatomy_name = aseg_anatomy_name(aseg)
+    anatomy = subject_anatomy(mask_img, alignment, t1=t1_data, lesion=lesion_full, refine=refine_ventricles,
+                              parcels=own_parcels)
     lesion = lesion_full[anatomy.box]
     components = label_lesions(lesion)
     voxel_ml = anatomy.voxel_ml
@@ -165,6 +179,7 @@ def quantify_subject(
         computed[scheme] = apply_scheme(scheme, anatomy, lesion, components)
         if scheme in schemes:
             rows += _scheme_rows(name, scheme, computed[scheme], voxel_ml)
+        computed[scheme].tissue = None  # only the lesions' classes are read below; the voxel map is box-sized
     regions = pd.DataFrame(rows, columns=REGION_COLUMNS)
     if atlas is not None:
         labels = atlas_on_grid(atlas, mask_img, alignment=alignment, space=atlas_space)
@@ -198,6 +213,7 @@ def quantify_subject(
         "largest_lesion_ml": float(lesions["lesion_ml"].max()) if len(lesions) else 0.0,
         "ventricle_ml": anatomy.ventricles.get("ventricle_ml", float("nan")),
         "ventricles_refined": bool(anatomy.ventricles.get("refined", False)),
+        "regions_anatomy": anatomy_name,
         "seconds": round(time.perf_counter() - start, 3),
     }
     logger.info("Regions of %s: %d lesions, %.2f mL in %.2f s", name, summary["lesion_count"], summary["lesion_ml"], summary["seconds"])

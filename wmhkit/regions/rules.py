@@ -49,8 +49,8 @@ import numpy as np
 
 from wmhkit.errors import OptionError
 from wmhkit.regions.anatomy import SubjectAnatomy
-from wmhkit.regions.atlases import LOBES, PARCEL_CODES
-from wmhkit.regions.bullseye import bullseye_labels, bullseye_names
+from wmhkit.regions.parcels import LOBES, PARCEL_CODES
+from wmhkit.regions.bullseye import bullseye_labels, bullseye_names, classes_by_edges
 
 __all__ = [
     "CONTINUITY_MM",
@@ -101,7 +101,7 @@ def _white_and_deep_grey(anatomy: SubjectAnatomy) -> np.ndarray:
 
 
 def _voxelwise(names, classes: np.ndarray, domain: np.ndarray, cerebral: np.ndarray, lesion: np.ndarray) -> SchemeRegions:
-    tissue = np.where(domain, classes, -1).astype(np.int16)
+    tissue = np.where(domain, classes, -1).astype(np.int16, copy=False)
     lesion_classes = np.where(cerebral[lesion], classes[lesion], len(names)).astype(np.int16)
     return SchemeRegions(list(names), tissue, lesion_classes)
 
@@ -112,7 +112,7 @@ def _pv_10mm(anatomy, lesion, components):
 
 
 def _pv_3_13mm(anatomy, lesion, components):
-    classes = np.digitize(anatomy.distance_to_ventricle_mm, (3.0, 13.0)).astype(np.int16)
+    classes = classes_by_edges(anatomy.distance_to_ventricle_mm, (3.0, 13.0))
     names = ["juxtaventricular", "periventricular", "deep"]
     return _voxelwise(names, classes, _white_and_deep_grey(anatomy), _cerebral(anatomy), lesion)
 

@@ -9,12 +9,13 @@ template ventricle. :func:`refine_ventricles` corrects this from the T1 itself:
    except lesion voxels, the cortex, infratentorial, third-ventricle/ventral-diencephalon
    parcels and anything within :data:`CORTEX_MARGIN_MM` (3 mm) of the cortex (so that the
    search cannot run into the cisterns and the sylvian fissure beside the temporal horns).
-2. Dark threshold: Otsu's threshold of the T1 intensities in the search region (CSF against
-   white matter and deep grey). The refinement is skipped (template kept) when the region
+2. Dark threshold: Otsu's threshold (:func:`wmhkit.io.arrays.otsu_threshold`, 256 bins) of the
+   T1 intensities in the search region (CSF against white matter and deep grey). The refinement is skipped (template kept) when the region
    has no CSF/tissue contrast: the dark class's median must be below 0.7 times the bright
    class's median.
 3. Refined ventricles: the dark voxels of the search region that are 6-connected to dark
-   voxels inside the template ventricles, with enclosed holes filled (choroid plexus). So the
+   voxels inside the template ventricles, with enclosed holes filled (choroid plexus): the
+   estimator the segmentation uses too (:func:`wmhkit.anatomy.ventricles.connected_ventricles`). So the
    refined ventricles grow into enlarged ventricles and shrink where the template covers
    brighter tissue of a small-ventricle brain. Checked by eye on the real 1.75 mm head with
    the alignment shifted by 6 mm: the refined ventricles follow the dark ventricles and do not
@@ -35,9 +36,11 @@ import logging
 import numpy as np
 from scipy import ndimage
 
-from wmhkit.regions.atlases import tissue_lookup
+from wmhkit.anatomy.ventricles import connected_ventricles
+from wmhkit.io.arrays import distance_to, otsu_threshold
+from wmhkit.regions.parcels import tissue_lookup
 
-__all__ = ["refine_ventricles", "otsu_threshold", "SEARCH_MM", "MIN_CONTRAST", "CORTEX_MARGIN_MM"]
+__all__ = ["refine_ventricles", "SEARCH_MM", "MIN_CONTRAST", "CORTEX_MARGIN_MM"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,29 +53,6 @@ CORTEX_MARGIN_MM = 3.0
 MAX_GROWTH = 4.0
 #: Dark-class median / bright-class median must be below this for a refinement to happen.
 MIN_CONTRAST = 0.7
-
-
-def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold: the cut that maximises the between-class variance (middle of ties).
-
-    >>> round(otsu_threshold(np.r_[np.zeros(50), np.ones(50)]), 2)
-    0.5
-    """
-    values = np.asarray(values, dtype=np.float64)
-    hist, edges = np.histogram(values, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight_low = np.cumsum(hist)
-    weight_high = weight_low[-1] - weight_low
-    sum_low = np.cumsum(hist * centres)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_low = sum_low / weight_low
-        mean_high = (sum_low[-1] - sum_low) / weight_high
-        between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    between = np.nan_to_num(between[:-1], nan=-1.0)
-    # Cuts anywhere in an empty gap between the classes tie: take the middle of the plateau.
-    ties = np.flatnonzero(between >= between.max() * (1 - 1e-9))
-    best = int(ties[0] + ties[-1]) // 2
-    return float(edges[best + 1])
 
 
 def refine_ventricles(
@@ -125,11 +105,13 @@ def refine_ventricles(
 
 
 def _refine_box(parcels, t1, template, sampling_mm, lesion, search_mm, record):
-    distance, nearest = ndimage.distance_transform_edt(~template, sampling=sampling_mm, return_indices=True)
+    # Float64 distances, as scipy's distance_transform_edt gives them (the cut-offs below are compared in
+    # float64), computed with a fraction of its memory.
+    distance, nearest = distance_to(template, sampling_mm, dtype=np.float64, return_indices=True)
     excluded = tissue_lookup("cortex", "infratentorial", "outside", "other_csf", "other")[parcels]
     cortex = tissue_lookup("cortex")[parcels]
     if cortex.any():
-        excluded |= ndimage.distance_transform_edt(~cortex, sampling=sampling_mm) < CORTEX_MARGIN_MM
+        excluded |= distance_to(cortex, sampling_mm, dtype=np.float64) < CORTEX_MARGIN_MM
     if lesion is not None:
         excluded |= lesion
     region = (distance <= search_mm) & ~excluded
@@ -143,15 +125,10 @@ def _refine_box(parcels, t1, template, sampling_mm, lesion, search_mm, record):
     if not (bright_median > 0 and dark_median < MIN_CONTRAST * bright_median):
         logger.warning("No CSF/tissue contrast around the ventricles; atlas ventricles kept unrefined.")
         return parcels, record
-    dark = region & (t1 < threshold)
-    components, _ = ndimage.label(dark)
-    seeds = np.unique(components[dark & template])
-    seeds = seeds[seeds > 0]
-    if seeds.size == 0:
+    refined = connected_ventricles(region & (t1 < threshold), template, fill_holes=True) & ~excluded
+    if not refined.any():
         logger.warning("No dark voxels inside the atlas ventricles; atlas ventricles kept unrefined.")
         return parcels, record
-    refined = np.isin(components, seeds)
-    refined = ndimage.binary_fill_holes(refined) & ~excluded
     if refined.sum() > MAX_GROWTH * template.sum():
         logger.warning("Refined ventricles would be over %g times the atlas's (a leak?); atlas ventricles kept.", MAX_GROWTH)
         return parcels, record
@@ -163,7 +140,7 @@ def _refine_box(parcels, t1, template, sampling_mm, lesion, search_mm, record):
     removed = template & ~refined
     if removed.any():
         tissue = np.where(template, 0, parcels)
-        _, nearest_tissue = ndimage.distance_transform_edt(tissue == 0, sampling=sampling_mm, return_indices=True)
+        _, nearest_tissue = distance_to(tissue != 0, sampling_mm, dtype=np.float64, return_indices=True)
         out[removed] = tissue[tuple(ix[removed] for ix in nearest_tissue)]
     record.update(refined=True, refined_voxels=int(refined.sum()))
     logger.debug("Ventricles refined on T1: %d -> %d voxels", template.sum(), refined.sum())

@@ -12,11 +12,29 @@ Importing this package does not import torch; the network is loaded on first use
 ``method="model"`` and kept for the process (:func:`load_model`).
 """
 
-from wmhkit.segmentation.baseline import baseline_probability
-from wmhkit.segmentation.models import DEFAULT_MODEL, LoadedModel, available_models, clear_model_cache, load_model
-from wmhkit.segmentation.pipeline import BASELINE_VERSION, METHODS, segment, segment_file
-from wmhkit.segmentation.postprocess import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
-from wmhkit.segmentation.result import SegmentationResult
+import importlib
+
+#: Where each public name lives; imported on first use, so that reading one constant (the command
+#: line's option defaults) does not load scipy, pandas and the pipeline.
+_EXPORTS = {
+    "baseline_probability": "baseline",
+    "DEFAULT_MODEL": "models", "LoadedModel": "models", "available_models": "models",
+    "clear_model_cache": "models", "load_model": "models",
+    "BASELINE_VERSION": "pipeline", "METHODS": "pipeline", "segment": "pipeline", "segment_file": "pipeline",
+    "DEFAULT_MIN_LESION_MM3": "postprocess", "DEFAULT_THRESHOLD": "postprocess",
+    "SegmentationResult": "result",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"wmhkit.segmentation.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'wmhkit.segmentation' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "segment",

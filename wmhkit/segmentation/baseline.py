@@ -32,6 +32,7 @@ import logging
 import numpy as np
 from scipy import ndimage
 
+from wmhkit.anatomy.ventricles import ventricles_near_zone
 from wmhkit.io.arrays import dilated
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "CONTRAST_MARGIN",
     "LOCAL_SIGMA_MM",
     "baseline_probability",
-    "subject_ventricles",
     "tissue_levels",
 ]
 
@@ -57,14 +57,13 @@ ENCLOSED_FRACTION = 0.7
 RIM_MM = 2
 #: Grey-matter prior at and above which nothing is lesion (the weight ramps down over 0.3 below it).
 GM_PRIOR_MAX = 0.7
-#: How far (mm) beyond the template ventricle zone a subject's enlarged ventricles may reach.
-VENTRICLE_REACH_MM = 12
 #: Template white-matter prior at and above which ``surface_reach_mm`` spares dark voxels.
 DEEP_WM_PRIOR = 0.9
 #: Width (mm, Gaussian sigma) of the local white-matter reference.
 LOCAL_SIGMA_MM = 10.0
 #: White-matter prior at which the location weight reaches 0 and 1.
 _PRIOR_RAMP = (0.3, 0.7)
+_SIX = ndimage.generate_binary_structure(3, 1)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -101,26 +100,6 @@ def _mode(values: np.ndarray, bins: int = 200) -> float:
     return float((edges[peak] + edges[peak + 1]) / 2)
 
 
-def subject_ventricles(dark: np.ndarray, ventricle_zone: np.ndarray | None, structure: np.ndarray,
-                       reach_voxels: int = VENTRICLE_REACH_MM) -> np.ndarray:
-    """The subject's ventricles: CSF-dark components that reach the template ventricle zone.
-
-    Ventricles enlarge with age far beyond the template's, so whole dark components are taken,
-    limited to the zone dilated by ``reach_voxels`` (default :data:`VENTRICLE_REACH_MM`, on a
-    1 mm grid; a component leaking into the subarachnoid space must not turn all CSF into
-    ventricle).
-    """
-    if ventricle_zone is None:
-        return dark
-    labels, count = ndimage.label(dark, structure=structure)
-    if count == 0:
-        return dark
-    touching = np.zeros(count + 1, dtype=bool)
-    touching[np.unique(labels[ventricle_zone & dark])] = True
-    touching[0] = False
-    return touching[labels] & dilated(ventricle_zone, structure, reach_voxels)
-
-
 def tissue_levels(ratio: np.ndarray, wm_prior: np.ndarray, gm_prior: np.ndarray, csf_prior: np.ndarray) -> dict:
     """Robust tissue levels of the bias-corrected intensity ratio (1 = normal white matter).
 
@@ -153,19 +132,10 @@ def tissue_levels(ratio: np.ndarray, wm_prior: np.ndarray, gm_prior: np.ndarray,
     return {"wm": wm, "wm_sd": max(wm_sd, 0.01), "gm": min(gm, wm - 0.05), "csf": min(csf, gm)}
 
 
-def baseline_probability(
-    t1_norm: np.ndarray,
-    wm_prior: np.ndarray,
-    gm_prior: np.ndarray,
-    csf_prior: np.ndarray,
-    *,
-    ventricle_zone: np.ndarray | None = None,
-    deep_gm: np.ndarray | None = None,
-    voxel_mm: float = 1.0,
-    mad_margin: float = MAD_MARGIN,
-    contrast_margin: float = CONTRAST_MARGIN,
-    surface_reach_mm: float | None = None,
-) -> tuple[np.ndarray, dict]:
+def baseline_probability(t1_norm: np.ndarray, wm_prior: np.ndarray, gm_prior: np.ndarray, csf_prior: np.ndarray, *,
+                         ventricle_zone: np.ndarray | None = None, deep_gm: np.ndarray | None = None,
+                         voxel_mm: float = 1.0, mad_margin: float = MAD_MARGIN, contrast_margin: float = CONTRAST_MARGIN,
+                         surface_reach_mm: float | None = None) -> tuple[np.ndarray, dict]:
     """Lesion probability of every voxel from intensity and location alone (no training).
 
     Parameters
@@ -212,6 +182,30 @@ def baseline_probability(
     """
     t1 = np.asarray(t1_norm, dtype=np.float32)
     inside = t1 > 1e-3
+    ratio = _bias_free_ratio(t1, inside, wm_prior, voxel_mm)
+    levels = tissue_levels(ratio, wm_prior, gm_prior, csf_prior)
+    upper, lower, width = _cut_offs(levels, mad_margin, contrast_margin)
+    evidence = _lesion_evidence(ratio, inside, (upper, lower, width), wm_prior, gm_prior, deep_gm)
+    candidates = evidence >= 0.5
+    dark = (ratio < lower) | ~inside
+    # The dark components that reach the template zone (ventricles enlarge with age); without a zone, all CSF.
+    ventricles = dark if ventricle_zone is None else ventricles_near_zone(dark, ventricle_zone)
+    # The partial-volume rim next to CSF (RIM_MM thick) is not lesion on its own; it is regrown
+    # below where it borders a lesion core.
+    cores = candidates & ~ndimage.binary_dilation(dark, structure=_SIX, iterations=RIM_MM)
+    cores &= ~_surface_connected(ratio < upper, ventricles, deep_gm, (wm_prior, gm_prior, csf_prior), voxel_mm,
+                                 surface_reach_mm)
+    kept = _enclosed(cores, candidates, (ratio >= upper) | ventricles)
+    # Hysteresis: regrow the kept cores by up to two voxels into lesion-like neighbours.
+    grown = ndimage.binary_dilation(kept, structure=_SIX, iterations=2, mask=evidence >= 0.25)
+    evidence[~grown] = 0.0
+    levels = {key: round(float(value), 4) for key, value in levels.items()}
+    levels.update(upper_ratio=round(float(upper), 4), lower_ratio=round(float(lower), 4))
+    return evidence.astype(np.float32, copy=False), levels
+
+
+def _bias_free_ratio(t1: np.ndarray, inside: np.ndarray, wm_prior: np.ndarray, voxel_mm: float) -> np.ndarray:
+    """Step 1: ``T1 / local white matter``, about 1 in normal white matter (0 outside the head)."""
     confident = (wm_prior > 0.8) & inside
     if confident.sum() > 100:
         centre = float(np.median(t1[confident]))
@@ -219,34 +213,41 @@ def baseline_probability(
     local = _local_white_matter(t1, confident, LOCAL_SIGMA_MM / voxel_mm)
     ratio = np.zeros_like(t1)
     np.divide(t1, local, out=ratio, where=inside & (local > 1e-3))
-    del local
-    levels = tissue_levels(ratio, wm_prior, gm_prior, csf_prior)
+    return ratio
+
+
+def _cut_offs(levels: dict, mad_margin: float, contrast_margin: float) -> tuple[float, float, float]:
+    """Step 3's edges: ``upper`` (lesions lie below), ``lower`` (CSF below) and the soft edges' width."""
     contrast = levels["wm"] - levels["gm"]
     margin = min(max(mad_margin * levels["wm_sd"], contrast_margin * contrast), MAX_CONTRAST_MARGIN * contrast)
     upper = levels["wm"] - margin
     lower = levels["csf"] + 0.5 * (levels["gm"] - levels["csf"])
-    width = 0.5 * levels["wm_sd"]
+    return upper, lower, 0.5 * levels["wm_sd"]
+
+
+def _lesion_evidence(ratio, inside, cut_offs, wm_prior, gm_prior, deep_gm) -> np.ndarray:
+    """Steps 3-4: lesion-like darkness (soft edges), weighted by the white-matter and grey-matter priors."""
+    upper, lower, width = cut_offs
     evidence = _sigmoid((upper - ratio) / width) * _sigmoid((ratio - lower) / width)
     low, high = _PRIOR_RAMP
     evidence *= np.clip((wm_prior - low) / (high - low), 0.0, 1.0)
     evidence[~inside] = 0.0
-
     evidence *= np.clip((GM_PRIOR_MAX - gm_prior) / 0.3, 0.0, 1.0)
     if deep_gm is not None:
         evidence[ndimage.binary_dilation(deep_gm, iterations=2)] = 0.0
+    return evidence
 
-    candidates = evidence >= 0.5
-    six = ndimage.generate_binary_structure(3, 1)
-    dark = (ratio < lower) | ~inside
-    ventricles = subject_ventricles(dark, ventricle_zone, six)
-    # The partial-volume rim next to CSF (RIM_MM thick) is not lesion on its own; it is regrown
-    # below where it borders a lesion core.
-    cores = candidates & ~ndimage.binary_dilation(dark, structure=six, iterations=RIM_MM)
-    # Grey matter and CSF connected to the brain surface (cortex, sulci) are never lesion: grow the
-    # not-white-matter region from outside the template brain and from cortex, stepping over the
-    # ventricles and their 2 mm rim (periventricular lesions touch them; the partial-volume rim
-    # around all CSF spaces would bridge them to the surface) and over deep grey matter.
-    not_wm = (ratio < upper) & ~ndimage.binary_dilation(ventricles, structure=six, iterations=2)
+
+def _surface_connected(below_wm, ventricles, deep_gm, priors, voxel_mm: float, surface_reach_mm) -> np.ndarray:
+    """Grey matter and CSF connected to the brain surface (cortex, sulci): never lesion.
+
+    The not-white-matter region is grown from outside the template brain and from cortex,
+    stepping over the ventricles and their 2 mm rim (periventricular lesions touch them; the
+    partial-volume rim around all CSF spaces would bridge them to the surface) and over deep grey
+    matter.
+    """
+    wm_prior, gm_prior, csf_prior = priors
+    not_wm = below_wm & ~ndimage.binary_dilation(ventricles, structure=_SIX, iterations=2)
     if deep_gm is not None:
         not_wm &= ~deep_gm
     brain_prior = (wm_prior + gm_prior + csf_prior) > 0.5
@@ -254,28 +255,25 @@ def baseline_probability(
     reach = not_wm
     if surface_reach_mm is not None:
         cortex_like = ~brain_prior | ((gm_prior > 0.5) & (wm_prior < 0.2))
-        near = dilated(cortex_like, six, max(1, int(round(surface_reach_mm / voxel_mm))))
+        near = dilated(cortex_like, _SIX, max(1, int(round(surface_reach_mm / voxel_mm))))
         reach = not_wm & (near | (wm_prior < DEEP_WM_PRIOR))
-    surface = ndimage.binary_propagation(seeds, structure=six, mask=reach)
-    cores &= ~surface
-    labels, count = ndimage.label(cores, structure=six)
-    if count:
-        # Classify each core by its one-voxel shell: lesions are enclosed by white matter (and, for
-        # periventricular lesions, the ventricles); cortex and sulci touch grey matter and CSF.
-        shell_owner = ndimage.maximum_filter(labels, size=3)
-        shell = (shell_owner > 0) & ~cores & ~candidates
-        allowed = (ratio >= upper) | ventricles
-        owners = shell_owner[shell]
-        total = np.bincount(owners, minlength=count + 1).astype(float)
-        good = np.bincount(owners, weights=allowed[shell], minlength=count + 1)
-        enclosed = np.zeros(count + 1, dtype=bool)
-        enclosed[1:] = good[1:] >= ENCLOSED_FRACTION * np.maximum(total[1:], 1.0)
-        kept = enclosed[labels]
-    else:
-        kept = cores
-    # Hysteresis: regrow the kept cores by up to two voxels into lesion-like neighbours.
-    grown = ndimage.binary_dilation(kept, structure=six, iterations=2, mask=evidence >= 0.25)
-    evidence[~grown] = 0.0
-    levels = {key: round(float(value), 4) for key, value in levels.items()}
-    levels.update(upper_ratio=round(float(upper), 4), lower_ratio=round(float(lower), 4))
-    return evidence.astype(np.float32, copy=False), levels
+    return ndimage.binary_propagation(seeds, structure=_SIX, mask=reach)
+
+
+def _enclosed(cores: np.ndarray, candidates: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The cores enclosed by white matter (and ventricles): at least :data:`ENCLOSED_FRACTION` of their shell.
+
+    Lesions are enclosed by white matter (and, for periventricular lesions, the ventricles);
+    cortex and sulci touch grey matter and CSF. ``allowed``: white matter or ventricle voxels.
+    """
+    labels, count = ndimage.label(cores, structure=_SIX)
+    if not count:
+        return cores
+    shell_owner = ndimage.maximum_filter(labels, size=3)
+    shell = (shell_owner > 0) & ~cores & ~candidates
+    owners = shell_owner[shell]
+    total = np.bincount(owners, minlength=count + 1).astype(float)
+    good = np.bincount(owners, weights=allowed[shell], minlength=count + 1)
+    enclosed = np.zeros(count + 1, dtype=bool)
+    enclosed[1:] = good[1:] >= ENCLOSED_FRACTION * np.maximum(total[1:], 1.0)
+    return enclosed[labels]

@@ -71,11 +71,11 @@ def check_max_contact(max_contact) -> float:
 
 def _ventricle_rim(t1: np.ndarray, ventricle_zone: np.ndarray) -> np.ndarray:
     """The subject's ventricles (CSF-dark components reaching the template zone) and 2 voxels around."""
+    from wmhkit.anatomy.ventricles import ventricles_near_zone
     from wmhkit.io.arrays import dilated
-    from wmhkit.segmentation.baseline import subject_ventricles
 
     csf = (t1 < CSF_BELOW) | (t1 <= 1e-3)
-    return dilated(subject_ventricles(csf, ventricle_zone, _SIX), _SIX, 2)
+    return dilated(ventricles_near_zone(csf, ventricle_zone), _SIX, 2)
 
 
 def cortex_attached(

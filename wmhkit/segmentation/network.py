@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from wmhkit.errors import ModelError, OptionError
+from wmhkit.preprocess.templates import MNI_BRAIN_BOX as _TEMPLATE_BRAIN_BOX
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -43,10 +44,10 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "wmhkit-unet2p5d"
 CHECKPOINT_VERSION = 1
 
-#: Voxel box of the MNI152 1 mm grid (197x233x189) that holds every brain after linear alignment:
-#: the template brain mask's bounding box plus 6 mm (z starts at the grid's edge). Training
-#: crops to it; inference may use it or any other crop (the network is translation equivariant).
-MNI_BRAIN_BOX = (slice(20, 177), slice(21, 214), slice(0, 162))
+#: Voxel box of the MNI152 1 mm grid (197x233x189) that holds every brain after linear alignment
+#: (:data:`wmhkit.preprocess.templates.MNI_BRAIN_BOX`, defined there once). Training crops to it;
+#: inference may use it or any other crop (the network is translation equivariant).
+MNI_BRAIN_BOX = _TEMPLATE_BRAIN_BOX
 
 #: Architecture defaults; a config passed to :func:`build_network` overrides any of them.
 DEFAULT_CONFIG: dict = {

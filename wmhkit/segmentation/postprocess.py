@@ -3,7 +3,7 @@
 Four documented rules turn a probability map into the lesion mask:
 
 1. **Location.** Lesions are kept only inside the cerebral white-matter envelope
-   (:func:`wmhkit.segmentation.atlas.wm_envelope_mni`); the probability is set to 0 outside it
+   (:func:`wmhkit.anatomy.atlas.wm_envelope_mni`); the probability is set to 0 outside it
    before it is brought back to the subject, so cortex, skull and the posterior fossa never
    carry lesions.
 2. **Threshold.** Voxels with probability at or above ``threshold`` (default
@@ -19,12 +19,14 @@ Four documented rules turn a probability map into the lesion mask:
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy import ndimage
 
 from wmhkit.errors import OptionError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -95,15 +97,19 @@ def threshold_and_clean(
     >>> int(mask.sum()), n
     (8, 1)
     """
+    from scipy import ndimage
+
+    from wmhkit.io.arrays import label_sizes, lookup
+
     candidates = probability >= threshold
     labels, count = ndimage.label(candidates, structure=np.ones((3, 3, 3), dtype=bool))
     if count == 0:
         return np.zeros(probability.shape, np.uint8), labels.astype(np.int32), 0
-    sizes_mm3 = np.bincount(labels.ravel())[1:] * float(voxel_mm3)
+    sizes_mm3 = label_sizes(labels, count)[1:] * float(voxel_mm3)
     keep = sizes_mm3 >= float(min_lesion_mm3)
     new_ids = np.zeros(count + 1, dtype=np.int32)
     new_ids[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    relabelled = new_ids[labels]
+    relabelled = lookup(new_ids, labels)
     return (relabelled > 0).astype(np.uint8), relabelled, int(keep.sum())
 
 
@@ -133,6 +139,8 @@ def lesion_table(labels: np.ndarray, probability: np.ndarray, affine: np.ndarray
     >>> lesion_table(lab, lab * 0.8, np.eye(4), 1.0)[["lesion", "n_voxels", "centroid_x_mm"]].values.tolist()
     [[1.0, 8.0, 1.5]]
     """
+    import pandas as pd
+
     columns = [
         "lesion",
         "lesion_ml",
@@ -147,10 +155,19 @@ def lesion_table(labels: np.ndarray, probability: np.ndarray, affine: np.ndarray
     if count == 0:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in columns}).astype({"lesion": int, "n_voxels": int})
     ids = np.arange(1, count + 1)
-    n_voxels = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(float)
-    mean_p = np.asarray(ndimage.mean(probability, labels, ids), dtype=float)
-    max_p = np.asarray(ndimage.maximum(probability, labels, ids), dtype=float)
-    centroids = np.asarray(ndimage.center_of_mass(labels > 0, labels, ids), dtype=float).reshape(-1, 3)
+    # Only the lesion voxels, in scan order: the sums are added in the order scipy.ndimage's
+    # mean and center_of_mass add them (the same numbers), at a cost that follows the lesions,
+    # not the grid.
+    ijk = np.nonzero(labels)
+    voxel_ids = labels[ijk]
+    values = np.asarray(probability)[ijk]
+    n_voxels = np.bincount(voxel_ids, minlength=count + 1)[1:].astype(float)
+    mean_p = np.bincount(voxel_ids, weights=values, minlength=count + 1)[1:] / n_voxels
+    max_p = np.full(count + 1, -np.inf)
+    np.maximum.at(max_p, voxel_ids, values)
+    max_p = max_p[1:]
+    centroids = np.stack([np.bincount(voxel_ids, weights=axis, minlength=count + 1)[1:] for axis in ijk], axis=1)
+    centroids /= n_voxels[:, None]
     world = centroids @ np.asarray(affine, float)[:3, :3].T + np.asarray(affine, float)[:3, 3]
     return pd.DataFrame(
         {

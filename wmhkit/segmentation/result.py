@@ -11,15 +11,19 @@
   ``shape``, ``voxel_size_mm``, ``orientation`` (e.g. "LAS"), ``dtype``;
 * ``model``: ``name``, ``version``, ``file``, ``sha256``, ``architecture``;
 * ``lesion_ml``, ``lesion_count``, ``etiv_ml``, ``brain_ml``, ``lesion_percent_of_etiv``;
+  ``etiv_source`` ("wmhkit", or "freesurfer" when ``segment(aseg=...)`` found FreeSurfer's
+  ``stats/aseg.stats``: ``etiv_ml`` is then FreeSurfer's and ``etiv_ml_wmhkit`` wmhkit's own, else null);
 * ``thresholds``: ``probability``, ``min_lesion_mm3``, ``envelope_wm_prior``,
   ``envelope_dilation_mm``, ``alignment_quality_min`` and, for the baseline, ``baseline``
   (its tissue levels and intensity cut-offs);
 * ``alignment``: ``method``, ``quality`` (0-1), ``flagged``, ``subject_to_mni`` (4x4);
 * ``regions_summary`` (from :mod:`wmhkit.regions`, or null), ``regions_error`` (null unless
-  the regional step failed);
-* ``timings_s``: seconds per stage (``load_model``, ``preprocess``, ``inference``,
-  ``to_subject``, ``postprocess``, ``regions``, ``write``, ``total``, and
-  ``preprocess_stages``);
+  the regional step failed), ``regions_anatomy`` ("mni_atlas", or "aseg:<file name>" for
+  ``segment(aseg=...)``: :mod:`wmhkit.regions.aseg`);
+* ``timings_s``: wall seconds per stage of :func:`wmhkit.segment` (``load``, ``prepare``,
+  ``infer``, ``postprocess``, ``quantify``, ``write``; see :mod:`wmhkit.segmentation.pipeline`),
+  ``total`` and ``prepare_stages`` (:func:`wmhkit.preprocess.prepare_t1`'s own steps);
+* ``cpu_s``: CPU seconds per stage (all threads; barely changed by other jobs on the machine);
 * ``peak_rss_gb_after``: the process's peak resident memory (GB) after each stage;
 * ``outputs``: the file names written, by kind.
 """
@@ -30,6 +34,7 @@ import contextlib
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +130,7 @@ class SegmentationResult:
         from wmhkit.io import output_paths, safe_output_path, write_json, write_tsv
         from wmhkit.io import atomic_path
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         stem = stem or self.metadata.get("stem") or "image"
         if os.sep in stem or "/" in stem or stem in (".", ".."):
             raise OutputError(f"Output stem {stem!r} contains a folder separator; give a plain file name stem.")
@@ -148,15 +153,19 @@ class SegmentationResult:
         try:
             with contextlib.ExitStack() as stack:
                 # All temporary files first; each is renamed into place only if every write succeeds.
-                for name, img in targets.items():
-                    tmp = stack.enter_context(atomic_path(getattr(paths, name)))
-                    nib.save(img, str(tmp))
+                # The images are compressed two at a time (zlib releases the GIL): the probability
+                # map of a large input takes about a second alone.
+                temporaries = {name: stack.enter_context(atomic_path(getattr(paths, name))) for name in targets}
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    writes = [pool.submit(nib.save, img, str(temporaries[name])) for name, img in targets.items()]
+                for write in writes:
+                    write.result()
                 for name, table in tables.items():
                     tmp = stack.enter_context(atomic_path(getattr(paths, name)))
                     write_tsv(table, tmp)
-                timings = dict(metadata.get("timings_s", {}))
-                timings["write"] = round(time.perf_counter() - start, 3)
-                metadata["timings_s"] = timings
+                metadata["timings_s"] = {**metadata.get("timings_s", {}), "write": round(time.perf_counter() - start, 3)}
+                if "cpu_s" in metadata:
+                    metadata["cpu_s"] = {**metadata["cpu_s"], "write": round(time.process_time() - cpu_start, 3)}
                 tmp = stack.enter_context(atomic_path(paths.summary_json))
                 write_json(metadata, tmp)
         except OSError as exc:

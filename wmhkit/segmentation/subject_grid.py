@@ -7,6 +7,10 @@ below the accuracy the product aims at. Here the network reads the input's own v
 (never interpolated) so that the slice axis runs inferior-superior, whenever the voxels are
 already about 1 mm; other inputs are sampled once onto a 1 mm grid along their own axes, and the
 probability once back. The MNI alignment is still used, only to place the white-matter envelope.
+
+:class:`SubjectGrid` is this space's :class:`~wmhkit.segmentation.spaces.Grid` (what
+``wmhkit.segment`` uses); :func:`network_grid` is the grid alone, which the training code builds
+its cases on.
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
+from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
-from wmhkit.segmentation.cortex import MAX_CORTEX_CONTACT, drop_cortex_attached
+from wmhkit.segmentation.spaces import Grid
 
-__all__ = ["NATIVE_TOLERANCE", "NetworkGrid", "grid_to_input", "masks_on_grid", "mni_mask_on_grid", "network_grid",
-           "probability_on_grid", "probability_subject"]
+__all__ = ["NATIVE_TOLERANCE", "NetworkGrid", "SubjectGrid", "masks_on_grid", "mni_mask_on_grid", "network_grid",
+           "subject_grid"]
 
 #: Voxel sizes within 1 mm +- this share run as they are (the network was trained with +-5 %
 #: scale augmentation on heads that differ by +-10 % in size; resampling costs more than that).
@@ -48,8 +52,8 @@ def _ras_view(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndar
 @functools.lru_cache(maxsize=1)
 def _envelope_corners_mni() -> np.ndarray:
     """(3, 8) MNI mm corners of the envelope's bounding box (found once per process)."""
+    from wmhkit.anatomy.atlas import wm_envelope_mni
     from wmhkit.preprocess.templates import TEMPLATE_AFFINE
-    from wmhkit.segmentation.atlas import wm_envelope_mni
 
     envelope = wm_envelope_mni()
     ranges = [np.flatnonzero(envelope.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
@@ -59,11 +63,10 @@ def _envelope_corners_mni() -> np.ndarray:
 
 def _envelope_box(shape, affine, mni_to_subject) -> tuple[slice, slice, slice]:
     """Slices of a grid that hold the MNI white-matter envelope (plus a margin)."""
+    from wmhkit.preprocess.resampling import box_on_grid
+
     to_grid = np.linalg.inv(affine) @ np.asarray(mni_to_subject, float)
-    voxels = to_grid[:3, :3] @ _envelope_corners_mni() + to_grid[:3, 3:]
-    start = np.clip(np.floor(voxels.min(axis=1)).astype(int) - MARGIN_VOXELS, 0, shape)
-    stop = np.clip(np.ceil(voxels.max(axis=1)).astype(int) + MARGIN_VOXELS + 1, 0, shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+    return box_on_grid(_envelope_corners_mni().T, to_grid, shape, pad=(MARGIN_VOXELS, MARGIN_VOXELS + 1))
 
 
 def _shifted(affine: np.ndarray, box) -> np.ndarray:
@@ -162,7 +165,7 @@ def mni_mask_on_grid(mask_mni: np.ndarray, grid: NetworkGrid, alignment) -> np.n
 @functools.lru_cache(maxsize=1)
 def _envelope_and_zone_mni() -> np.ndarray:
     """uint8 on the MNI grid: bit 1 the white-matter envelope, bit 2 the ventricle zone."""
-    from wmhkit.segmentation.atlas import ventricle_zone_mni, wm_envelope_mni
+    from wmhkit.anatomy.atlas import ventricle_zone_mni, wm_envelope_mni
 
     both = wm_envelope_mni().astype(np.uint8) | (ventricle_zone_mni().astype(np.uint8) << 1)
     both.setflags(write=False)
@@ -175,85 +178,60 @@ def masks_on_grid(grid: NetworkGrid, alignment) -> tuple[np.ndarray, np.ndarray]
     return (both & 1).astype(bool), (both & 2).astype(bool)
 
 
-def probability_on_grid(img: nib.Nifti1Image, alignment, levels: tuple, net, device: str = "cpu", *,
-                        flip_average: bool = False) -> tuple[NetworkGrid, np.ndarray, np.ndarray, np.ndarray]:
-    """The network's probability on its own grid.
+@dataclass
+class SubjectGrid(Grid):
+    """:class:`~wmhkit.segmentation.spaces.Grid` on the subject's own voxel axes.
 
-    See :func:`probability_subject` for the parameters. Returns the grid, the white-matter
-    envelope and the ventricle zone on it (bool) and the probability (0 outside the envelope).
-    """
-    from wmhkit.segmentation.inference import predict_envelope_slices
-
-    grid = network_grid(img, alignment, levels)
-    envelope, zone = masks_on_grid(grid, alignment)
-    probability_box = predict_envelope_slices(net, grid.t1, envelope, device, flip_average=flip_average)
-    probability_box[~envelope] = 0.0
-    return grid, envelope, zone, probability_box
-
-
-def grid_to_input(probability_box: np.ndarray, grid: NetworkGrid, alignment) -> tuple[np.ndarray, tuple]:
-    """A probability on the network grid brought back onto the input grid.
-
-    Returns the float32 probability on the whole input grid and the slices of the sub-grid
-    outside which it is 0. Native grids are reordered back (no interpolation); others are
-    sampled once (trilinear).
-    """
-    from wmhkit.preprocess.resampling import resample_array
-
-    shape, affine = grid.input_shape, grid.input_affine
-    sub = _envelope_box(shape, affine, alignment.mni_to_subject)
-    if grid.native:  # back to the input's voxel order: one whole-volume array, no interpolation
-        ornt, ras_shape, ras_affine = _ras_grid(shape, affine)
-        full = np.zeros(ras_shape, dtype=np.float32)
-        full[grid.box] = probability_box
-        return np.ascontiguousarray(apply_orientation(full, ornt_transform(io_orientation(ras_affine), ornt))), sub
-    out = np.zeros(shape, dtype=np.float32)
-    sub_shape = tuple(s.stop - s.start for s in sub)
-    out[sub] = resample_array(probability_box, grid.affine, sub_shape, _shifted(affine, sub), order=1,
-                              dtype=np.float32)
-    np.clip(out[sub], 0.0, 1.0, out=out[sub])
-    return out, sub
-
-
-def probability_subject(img: nib.Nifti1Image, alignment, levels: tuple, net, device: str = "cpu", *,
-                        flip_average: bool = False, threshold: float | None = None,
-                        max_cortex_contact: float = MAX_CORTEX_CONTACT):
-    """Lesion probability on the input grid, computed on the subject's own voxel axes.
-
-    Parameters
+    Attributes
     ----------
-    img : nibabel.Nifti1Image
-        The checked input image (:func:`wmhkit.io.check_img`).
-    alignment : MNIAlignment
-        Its affine alignment to MNI152 (places the white-matter envelope).
-    levels : tuple of float
-        ``(background, white_matter)`` intensities of ``img`` (``PreparedT1.intensity_levels``).
-    net : torch.nn.Module
-        The 2.5D network (slice axis 2: inferior-superior on the RAS-ordered grid).
-    device : str, default "cpu"
-    flip_average : bool, default False
-        Average with the network's map of the left-right mirror image (axis 0 of the RAS grid).
-    threshold : float, optional
-        The lesion threshold; when given, candidates at or above it that lie against the cortex
-        are set to 0 on the network grid (:mod:`wmhkit.segmentation.cortex`).
-    max_cortex_contact : float, default 0.2
-        The cortex-contact rule's largest allowed share of a lesion's shell (1 turns it off).
-
-    Returns
-    -------
-    probability : numpy.ndarray
-        float32 (0-1) on the input grid, 0 outside the envelope.
+    grid : NetworkGrid
+        The 1 mm grid and how it sits in the input grid.
     sub : tuple of slice
-        The part of the input grid outside which ``probability`` is 0.
-    details : dict
-        ``cortex_attached_ml``: lesion volume the cortex-contact rule removed (mL, on the
-        network's 1 mm grid), when ``threshold`` is given.
+        The part of the input grid that holds the white-matter envelope (probability 0 outside).
     """
-    grid, envelope, zone, probability_box = probability_on_grid(img, alignment, levels, net, device,
-                                                                flip_average=flip_average)
-    details = {}
-    if threshold is not None:
-        dropped = drop_cortex_attached(probability_box, grid.t1, envelope, zone, threshold, max_cortex_contact)
-        details["cortex_attached_ml"] = round(dropped * float(abs(np.linalg.det(grid.affine[:3, :3]))) / 1000.0, 4)
-    del envelope, zone
-    return (*grid_to_input(probability_box, grid, alignment), details)
+
+    grid: NetworkGrid = None
+    sub: tuple = ()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.grid.input_shape[:3])
+
+    def to_input(self, probability: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+        """The probability on the input grid's envelope box: native grids reordered back (no
+        interpolation), others sampled once (trilinear)."""
+        from wmhkit.preprocess.resampling import resample_array
+
+        grid, sub = self.grid, self.sub
+        sub_shape = tuple(s.stop - s.start for s in sub)
+        if grid.native:  # written through a RAS-ordered view of the box: no interpolation, no whole-grid array
+            part = np.zeros(sub_shape, dtype=np.float32)
+            ornt = io_orientation(grid.input_affine)
+            ras_part = apply_orientation(part, ornt)
+            ras_sub = _ras_slices(sub, ornt, grid.input_shape)
+            inside = tuple(slice(max(b.start, r.start), min(b.stop, r.stop)) for b, r in zip(grid.box, ras_sub))
+            ras_part[tuple(slice(i.start - r.start, i.stop - r.start) for i, r in zip(inside, ras_sub))] = \
+                probability[tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inside, grid.box))]
+            return sub, part
+        part = resample_array(probability, grid.affine, sub_shape, _shifted(grid.input_affine, sub), order=1,
+                              dtype=np.float32)
+        return sub, np.clip(part, 0.0, 1.0, out=part)
+
+
+def _ras_slices(box: tuple, ornt: np.ndarray, shape: tuple) -> tuple:
+    """A box of a grid (its own voxel order) as slices of that grid reordered to RAS (``ornt``: its orientation)."""
+    ras = [None] * 3
+    for axis, (ras_axis, flip) in enumerate(np.asarray(ornt, int)):
+        start, stop, n = box[axis].start, box[axis].stop, shape[axis]
+        ras[ras_axis] = slice(n - stop, n - start) if flip < 0 else slice(start, stop)
+    return tuple(ras)
+
+
+def subject_grid(prepared) -> SubjectGrid:
+    """The subject-space grid of a prepared T1 (:class:`wmhkit.preprocess.PreparedT1`), its MNI masks placed."""
+    img, alignment = prepared.img, prepared.alignment
+    grid = network_grid(img, alignment, prepared.intensity_levels)
+    envelope, zone = masks_on_grid(grid, alignment)
+    sub = _envelope_box(grid.input_shape, grid.input_affine, alignment.mni_to_subject)
+    return SubjectGrid(space="subject", t1=grid.t1, envelope=envelope, ventricle_zone=zone, affine=grid.affine,
+                       grid=grid, sub=sub)

@@ -184,6 +184,7 @@ def make_phantom(
     label_noise=None,
     real_lesion_mask=None,
     lesion_contrast: float | None = None,
+    real_mask_variation: dict | None = None,
 ) -> Phantom:
     """Make one synthetic subject with known white-matter lesions.
 
@@ -218,6 +219,9 @@ def make_phantom(
     lesion_contrast : float, optional
         Every lesion darkens the T1 by this share of the white-to-grey-matter gap (0-1.3);
         default: drawn per subject and lesion (:mod:`wmhkit.synth.appearance`).
+    real_mask_variation : dict, optional
+        Fixes some of the real mask's variation (``keep_share``, ``grow_mm``, ``flip``,
+        ``warp_mm``; see :func:`wmhkit.synth.real_masks.real_lesion_fraction`).
 
     Returns
     -------
@@ -252,7 +256,7 @@ def make_phantom(
         from wmhkit.synth.real_masks import real_lesion_fraction
 
         real_values, lesion_params["real_mask"] = real_lesion_fraction(
-            rng_real, anatomy.mni_mm.reshape(3, -1)[:, where], real_lesion_mask)
+            rng_real, anatomy.mni_mm.reshape(3, -1)[:, where], real_lesion_mask, **(real_mask_variation or {}))
         lesion_values = np.maximum(lesion_values, real_values * wm.ravel()[where])
     lesion = np.zeros(wm.size, dtype=np.float32)
     lesion[where] = lesion_values

@@ -110,6 +110,8 @@ def real_lesion_fraction(
     grow_mm: float | None = None,
     flip: bool | None = None,
     warp_mm: float | None = None,
+    rotate_deg: float = 0.0,
+    shift_mm: float = 0.0,
 ) -> tuple[np.ndarray, dict]:
     """Lesion fraction of a randomly varied real mask at given MNI positions.
 
@@ -123,6 +125,11 @@ def real_lesion_fraction(
     keep_share, grow_mm, flip, warp_mm : optional
         Fix the variation instead of drawing it (see the module docstring for the ranges);
         ``keep_share=1, grow_mm=0, flip=False, warp_mm=0`` reproduces the mask.
+    rotate_deg, shift_mm : float, default 0
+        Move the mask by a random rigid motion about the MNI origin: a rotation of up to this
+        many degrees about each axis and a shift of up to this many mm along each. Real masks
+        carry their disease's favourite places (MS: the corpus callosum and the ventricle
+        walls); moving them keeps the geometry but weakens that location prior.
 
     Returns
     -------
@@ -149,6 +156,17 @@ def real_lesion_fraction(
         for axis in range(3):
             points[axis] += np.float32(draws["warp_mm"] / 1.4) * fourier_noise(rng, np.asarray(mni_mm, np.float32),
                                                                                wavelength, count=8)
+    if rotate_deg or shift_mm:
+        angles = np.deg2rad(rng.uniform(-rotate_deg, rotate_deg, 3))
+        rotation = np.eye(3)
+        for axis, angle in enumerate(angles):
+            a, b = [k for k in range(3) if k != axis]
+            step = np.eye(3)
+            step[[a, a, b, b], [a, b, a, b]] = np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)
+            rotation = step @ rotation
+        shift = rng.uniform(-shift_mm, shift_mm, 3)
+        points = (rotation.astype(np.float32) @ points + shift.astype(np.float32)[:, None]).astype(np.float32)
+        draws.update(rotate_deg=[float(v) for v in np.rad2deg(angles)], shift_mm=[float(v) for v in shift])
     if draws["flip"]:
         points[0] *= -1.0
     index = np.linalg.inv(affine)[:3, :3].astype(np.float32) @ points + np.linalg.inv(affine)[:3, 3:4].astype(np.float32)

@@ -150,23 +150,11 @@ def _summarise(table: pd.DataFrame) -> dict:
 
 def _plot_history(history: pd.DataFrame, path: Path) -> None:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from wmhkit.plotting.style import save_figure
+        from wmhkit.plotting.training import plot_training_history
     except ImportError:  # plotting is optional
         return
-    fig, (ax_loss, ax_dice) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.plot(history["step"], history["train_loss"], marker="o")
-    ax_loss.set(xlabel="step", ylabel="training loss (running mean)")
-    ax_dice.plot(history["step"], history["val_dice"], marker="o", label="Dice")
-    ax_dice.plot(history["step"], history["val_lesion_f1"], marker="s", label="lesion F1")
-    ax_dice.set(xlabel="step", ylabel="validation at 1 mm", ylim=(0, 1))
-    ax_dice.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(plot_training_history(history), path, dpi=100)
 
 
 def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: int | None = None,

@@ -87,15 +87,6 @@ def _sitk_image(img):
     return image
 
 
-def _matrix(transform) -> np.ndarray:
-    out = np.eye(4)
-    matrix = np.asarray(transform.GetMatrix()).reshape(3, 3)
-    centre = np.asarray(transform.GetCenter())
-    out[:3, :3] = matrix
-    out[:3, 3] = np.asarray(transform.GetTranslation()) + centre - matrix @ centre
-    return out
-
-
 def registration_quality(t1, flair, t1_to_flair: np.ndarray, bins: int = 32) -> float:
     """Normalised mutual information (0-1) of the FLAIR and the T1 sampled at the FLAIR voxels."""
     from scipy import ndimage
@@ -140,6 +131,8 @@ def register_flair_to_t1(t1, flair, *, iterations: int = 100) -> tuple[np.ndarra
     """
     import SimpleITK as sitk
 
+    from wmhkit.preprocess.alignment import transform_matrix
+
     t1, flair = check_img(t1), check_img(flair)
     fixed, moving = _sitk_image(t1), _sitk_image(flair)
     initial = sitk.CenteredTransformInitializer(fixed, moving, sitk.Euler3DTransform(),
@@ -156,7 +149,7 @@ def register_flair_to_t1(t1, flair, *, iterations: int = 100) -> tuple[np.ndarra
     method.SetInitialTransform(initial, inPlace=False)
     result = method.Execute(fixed, moving)
     # SimpleITK maps fixed (T1) physical points to moving (FLAIR) points, in LPS.
-    lps = _matrix(result.GetNthTransform(0) if hasattr(result, "GetNthTransform") else result)
+    lps = transform_matrix(result.GetNthTransform(0) if hasattr(result, "GetNthTransform") else result)
     t1_to_flair = _FLIP @ lps @ _FLIP
     return t1_to_flair, registration_quality(t1, flair, t1_to_flair)
 

@@ -47,6 +47,11 @@ PHANTOM_DEFAULTS: dict = {
     # ../shared/data/real_lesion_masks when present).
     "real_mask_share": 0.0,
     "real_mask_dir": None,
+    # Share of each real mask's lesions kept, uniform in this range (None: the default range
+    # of wmhkit.synth.real_masks, 0.35-1). Low shares give real geometry at mild loads.
+    "real_mask_keep_share": None,
+    # Random rigid move of each real mask: [max rotation (deg), max shift (mm)] per axis, or None.
+    "real_mask_move": None,
     # Share of real-head cases skull-stripped (T1 x brain mask), as many cohorts deliver them.
     "skull_strip_share": 0.0,
     # Real heads used for real-anatomy cases: every head in real_t1_dir except these stems.
@@ -74,6 +79,15 @@ def draw_acquisition(seed: int, options: dict | None = None) -> dict:
 
         paths = real_mask_paths(opts["real_mask_dir"], role="train")
         real_mask = str(paths[int(extra.integers(len(paths)))]) if paths else None
+    variation = None
+    if real_mask is not None:
+        variation = {}
+        if opts["real_mask_keep_share"] is not None:
+            keep_low, keep_high = opts["real_mask_keep_share"]
+            variation["keep_share"] = float(np.random.default_rng([seed, 5151]).uniform(keep_low, keep_high))
+        if opts["real_mask_move"] is not None:
+            variation["rotate_deg"], variation["shift_mm"] = (float(v) for v in opts["real_mask_move"])
+        variation = variation or None
     return {
         "seed": int(seed),
         "lesion_burden": burden,
@@ -85,6 +99,7 @@ def draw_acquisition(seed: int, options: dict | None = None) -> dict:
         "skull": bool(rng.random() < opts["skull_fraction"]),
         "label_noise": opts["label_noise"],
         "real_lesion_mask": real_mask,
+        "real_mask_variation": variation,
         "skull_strip": bool(extra.random() < float(opts["skull_strip_share"])),
     }
 
@@ -259,7 +274,7 @@ def real_anatomy_case(head_path, seed: int, options: dict | None = None, *, prep
         head = nib.Nifti1Image(np.where(brain, np.asanyarray(head.dataobj), 0).astype(np.float32), head.affine)
     t1_lesioned, lesion_mask, lesion_params = insert_lesions(
         head, wm, seed=seed, lesion_burden=params["lesion_burden"], real_lesion_mask=params["real_lesion_mask"],
-        mni_to_subject=prepared_head.alignment.mni_to_subject)
+        mni_to_subject=prepared_head.alignment.mni_to_subject, real_mask_variation=params["real_mask_variation"])
     rng = np.random.default_rng([seed, 99])
     shape, affine = thick_slice_grid(head, slice_mm=params["flair_slice_mm"], gap_mm=params["flair_gap_mm"],
                                      orientation=params["flair_orientation"], tilt_deg=float(rng.uniform(-15, 15)))

