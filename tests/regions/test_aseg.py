@@ -174,3 +174,21 @@ def test_regions_command_with_aseg(tmp_path, phantom, capsys):
                  str(tmp_path / "out2")])
     assert code != 0
     assert "none.mgz" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_segment_with_aseg_records_its_anatomy_and_freesurfer_etiv(tmp_path, phantom):
+    import json
+
+    t1 = save_img(phantom.t1, tmp_path / "sub-01_T1w.nii.gz")
+    aseg = save_img(phantom_aseg(phantom), tmp_path / "fs" / "mri" / "aparc+aseg.nii.gz")
+    (tmp_path / "fs" / "stats").mkdir()
+    (tmp_path / "fs" / "stats" / "aseg.stats").write_text(
+        "# Measure EstimatedTotalIntraCranialVol, eTIV, Estimated Total Intracranial Volume, 1411000.0, mm^3\n")
+    code = main(["segment", str(t1), "--method", "baseline", "--aseg", str(aseg), "--out", str(tmp_path / "out")])
+    assert code == 0
+    record = json.loads((tmp_path / "out" / "sub-01_wmh.json").read_text())
+    assert record["regions_anatomy"] == "aseg:aparc+aseg.nii.gz"
+    assert record["etiv_source"] == "freesurfer" and record["etiv_ml"] == pytest.approx(1411.0)
+    assert record["etiv_ml_wmhkit"] > 0 and record["etiv_ml_wmhkit"] != pytest.approx(1411.0)
+    assert (tmp_path / "out" / "sub-01_regions.tsv").is_file()
