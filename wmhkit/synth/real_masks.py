@@ -157,16 +157,13 @@ def real_lesion_fraction(
             points[axis] += np.float32(draws["warp_mm"] / 1.4) * fourier_noise(rng, np.asarray(mni_mm, np.float32),
                                                                                wavelength, count=8)
     if rotate_deg or shift_mm:
-        angles = np.deg2rad(rng.uniform(-rotate_deg, rotate_deg, 3))
-        rotation = np.eye(3)
-        for axis, angle in enumerate(angles):
-            a, b = [k for k in range(3) if k != axis]
-            step = np.eye(3)
-            step[[a, a, b, b], [a, b, a, b]] = np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)
-            rotation = step @ rotation
+        from scipy.spatial.transform import Rotation
+
+        angles = rng.uniform(-rotate_deg, rotate_deg, 3)
+        rotation = Rotation.from_euler("xyz", angles, degrees=True).as_matrix().astype(np.float32)
         shift = rng.uniform(-shift_mm, shift_mm, 3)
-        points = (rotation.astype(np.float32) @ points + shift.astype(np.float32)[:, None]).astype(np.float32)
-        draws.update(rotate_deg=[float(v) for v in np.rad2deg(angles)], shift_mm=[float(v) for v in shift])
+        points = (rotation @ points + shift.astype(np.float32)[:, None]).astype(np.float32)
+        draws.update(rotate_deg=[float(v) for v in angles], shift_mm=[float(v) for v in shift])
     if draws["flip"]:
         points[0] *= -1.0
     index = np.linalg.inv(affine)[:3, :3].astype(np.float32) @ points + np.linalg.inv(affine)[:3, 3:4].astype(np.float32)
