@@ -56,3 +56,21 @@ def test_upsample_and_bounding_box():
     assert fine.shape == (3, 5, 4)
     assert fine[0, 0, 0] == coarse[0, 0, 0] and fine[-1, -1, -1] == coarse[-1, -1, -1]
     assert bounding_box(np.zeros((3, 4, 5), bool)) is None
+
+
+def test_warp_volumes_bends_image_and_mask_together():
+    from wmhkit.synth.fields import warp_volumes
+
+    shape = (40, 46, 34)
+    centre = np.array(shape) / 2.0
+    distance = np.sqrt(((np.indices(shape).T - centre) ** 2).sum(-1)).T
+    image = np.clip(12.0 - distance, 0.0, 1.0).astype(np.float32)  # a soft ball of radius ~12
+    mask = (distance < 11.0).astype(np.uint8)
+    (image_w, mask_w), rms = warp_volumes(np.random.default_rng(4), [image, mask], (1.0, 1.2, 0.9),
+                                          amplitude_mm=3.0, wavelength_mm=20.0)
+    assert image_w.dtype == np.float32 and mask_w.dtype == np.uint8
+    assert 2.0 < rms < 4.0
+    assert not np.array_equal(mask_w, mask)
+    # The same deformation: the warped mask still marks the warped ball's bright part.
+    assert (image_w[mask_w > 0] > 0.5).mean() > 0.99
+    assert abs(int(mask_w.sum()) - int(mask.sum())) < 0.25 * mask.sum()

@@ -149,3 +149,8 @@ def test_real_head_case_with_a_real_mask(real_t1_1p75mm):
     assert 0.55 < np.median(t1[lesion]) / np.median(t1[around]) < 0.99
     healthy = real_anatomy_case(real_t1_1p75mm, 7, {**options, "real_healthy": True})
     assert not np.asarray(healthy.lesion_mni).any() and np.asarray(healthy.label).max() == 0
+    # A warped variant: another anatomy from the same head, still healthy.
+    warped = real_anatomy_case(real_t1_1p75mm, 7, {**options, "real_healthy": True, "head_warp_mm": 4.0})
+    assert 1.5 < warped.meta["params"]["head_warp_rms_mm"] < 4.5
+    assert not np.asarray(warped.lesion_mni).any()
+    assert np.abs(np.asarray(warped.t1) - np.asarray(healthy.t1)).mean() > 0.02

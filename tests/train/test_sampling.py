@@ -80,3 +80,23 @@ def test_exact_patches_read_whole_voxels_without_interpolation(template_cases):
     # Without exact patches the same options rotate and scale.
     rotated = random_transform(np.random.default_rng(7), [30.0, 30.0, 30.0], (24, 20, 8), {**options, "exact_fraction": 0})
     assert not np.allclose(np.abs(rotated[:3, :3]), np.eye(3))
+
+
+def test_local_field_darkens_and_brightens_at_lesion_scale_and_leaves_other_configs_alone():
+    image = np.ones((40, 48, 20), np.float32)
+    plain = {"gamma": 0.3, "noise": 0.02, "probability": 1.0}
+    before = augment_intensity(image, np.random.default_rng(3), plain)
+    assert np.array_equal(before, augment_intensity(image, np.random.default_rng(3), {**plain, "local_field": 0.0}))
+    ratios = []
+    for seed in range(6):
+        out = augment_intensity(image, np.random.default_rng(seed), {"local_field": 0.1, "local_field_mm": 12.0,
+                                                                     "probability": 1.0})
+        ratios.append(out)
+        # Lesion scale: neighbours alike (lag 1 mm), 12 mm apart nearly unrelated.
+        log = np.log(out) - np.log(out).mean()
+        lag1 = float((log[1:] * log[:-1]).mean() / log.var())
+        lag12 = float((log[12:] * log[:-12]).mean() / log.var())
+        assert lag1 > 0.8 and lag12 < 0.4
+    spread = [float(np.log(o).std()) for o in ratios]
+    assert max(spread) > 0.03 and min(spread) < 0.1
+    assert min(float(o.min()) for o in ratios) < 0.97 and max(float(o.max()) for o in ratios) > 1.03

@@ -56,6 +56,11 @@ PHANTOM_DEFAULTS: dict = {
     "skull_strip_share": 0.0,
     # Real heads used for real-anatomy cases: every head in real_t1_dir except these stems.
     "exclude_heads": [],
+    # Smooth random deformation of each real-head case (root-mean-square mm, drawn in 0.5-1 x this;
+    # 0 off) at this wavelength (mm): the three training heads become many anatomies, so a network
+    # cannot learn their own periventricular white matter by heart.
+    "head_warp_mm": 0.0,
+    "head_warp_wavelength_mm": 40.0,
     # Set per case by wmhkit.train.pipeline.build_cases for data.real_healthy_per_head: the real
     # head without lesions (its normal white-matter texture as negatives).
     "real_healthy": False,
@@ -240,6 +245,24 @@ def head_white_matter(head, prepared_head) -> np.ndarray:
     return core | (rim & brain & (data > background + 0.5 * (white - background)))
 
 
+def _warped_head(head, brain: np.ndarray, wm_mask: np.ndarray, seed: int, opts: dict):
+    """The head, its brain mask and its white matter bent by one random deformation (:func:`wmhkit.synth.fields.warp_volumes`).
+
+    The clean head's MNI alignment is kept: the deformation is smooth and centred on no motion.
+    """
+    import nibabel as nib
+
+    from wmhkit.io import voxel_sizes_mm
+    from wmhkit.synth.fields import warp_volumes
+
+    rng = np.random.default_rng([seed, 23])
+    amplitude = float(opts["head_warp_mm"]) * float(rng.uniform(0.5, 1.0))
+    (data, brain_u8, wm_u8), rms = warp_volumes(
+        rng, [np.asarray(head.dataobj, dtype=np.float32), brain.astype(np.uint8), wm_mask.astype(np.uint8)],
+        voxel_sizes_mm(head), amplitude_mm=amplitude, wavelength_mm=float(opts["head_warp_wavelength_mm"]))
+    return nib.Nifti1Image(data, head.affine), brain_u8 > 0, wm_u8 > 0, rms
+
+
 @functools.lru_cache(maxsize=4)
 def _prepared_head(path: str):
     from wmhkit.preprocess import prepare_t1
@@ -269,7 +292,11 @@ def real_anatomy_case(head_path, seed: int, options: dict | None = None, *, prep
     head = check_img(head_path)
     prepared_head = prepared_head or _prepared_head(str(head_path))
     brain = np.asarray(prepared_head.brain_mask.dataobj) > 0
-    wm = nib.Nifti1Image(head_white_matter(head, prepared_head).astype(np.uint8), head.affine)
+    wm_mask = head_white_matter(head, prepared_head)
+    opts = {**PHANTOM_DEFAULTS, **(options or {})}
+    if float(opts["head_warp_mm"]) > 0:
+        head, brain, wm_mask, params["head_warp_rms_mm"] = _warped_head(head, brain, wm_mask, seed, opts)
+    wm = nib.Nifti1Image(wm_mask.astype(np.uint8), head.affine)
     if params["skull_strip"]:
         head = nib.Nifti1Image(np.where(brain, np.asanyarray(head.dataobj), 0).astype(np.float32), head.affine)
     t1_lesioned, lesion_mask, lesion_params = insert_lesions(
@@ -283,7 +310,6 @@ def real_anatomy_case(head_path, seed: int, options: dict | None = None, *, prep
                                   thickness_mm=params["flair_slice_mm"])
     label = nib.Nifti1Image((average > 0.5).astype(np.uint8), affine)
     thickness = params["flair_slice_mm"]
-    opts = {**PHANTOM_DEFAULTS, **(options or {})}
     exact = opts["label_source"] == "exact"
     if exact:
         label, thickness = lesion_mask, None

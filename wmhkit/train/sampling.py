@@ -38,6 +38,11 @@ AUGMENT_DEFAULTS: dict = {
     # Share of patches cut at whole-voxel positions with no rotation or scaling (the flip is
     # kept): read without interpolation, as sharp as the voxels a subject-space network meets.
     "exact_fraction": 0.0,
+    # Amplitude (up to exp(+-this)) and wavelength (mm) of a lesion-scale multiplicative field:
+    # faint unlabelled darkening and brightening anywhere, the ventricle walls included, so that
+    # a network cannot call a head's own slightly darker periventricular white matter a lesion.
+    "local_field": 0.0,
+    "local_field_mm": 15.0,
 }
 
 
@@ -109,6 +114,20 @@ def _smooth_field(rng: np.random.Generator, shape, amplitude: float) -> np.ndarr
     return np.exp(log_field)
 
 
+def _local_field(rng: np.random.Generator, shape, amplitude: float, wavelength_vox: float) -> np.ndarray:
+    """exp of a smooth random field of sd ~``amplitude`` varying over ``wavelength_vox`` voxels.
+
+    A cubic B-spline through Gaussian knots ``wavelength_vox / 2`` apart; the amplitude is drawn
+    uniformly in (0, ``amplitude``) so that some patches get almost none.
+    """
+    step = max(wavelength_vox / 2.0, 2.0)
+    knots = rng.standard_normal([int(np.ceil(n / step)) + 3 for n in shape]).astype(np.float32)
+    coords = np.meshgrid(*[np.arange(n, dtype=np.float32) / np.float32(step) + 1.0 for n in shape], indexing="ij")
+    field = ndimage.map_coordinates(knots, coords, order=3, mode="nearest", prefilter=False)
+    field /= max(float(field.std()), 1e-3)
+    return np.exp(np.float32(rng.uniform(0.0, amplitude)) * field).astype(np.float32)
+
+
 def augment_intensity(image: np.ndarray, rng: np.random.Generator, options: dict) -> np.ndarray:
     """Randomise the contrast of a normalised T1 block (background stays near 0)."""
     out = np.clip(image, 0.0, None).astype(np.float32)
@@ -126,6 +145,9 @@ def augment_intensity(image: np.ndarray, rng: np.random.Generator, options: dict
         out = ndimage.gaussian_filter(out, sigma)
     if options.get("noise") and rng.random() < chance:
         out = out + rng.normal(0.0, rng.uniform(0.0, options["noise"]), out.shape)
+    # Last and only when asked: configs without it draw the same random numbers as before.
+    if options.get("local_field") and rng.random() < chance:
+        out = out * _local_field(rng, out.shape, options["local_field"], options.get("local_field_mm", 15.0))
     return out.astype(np.float32)
 
 
