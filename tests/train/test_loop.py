@@ -11,6 +11,7 @@ from wmhkit.segmentation.network import load_checkpoint
 from .train_cases import template_cases  # noqa: F401 (fixture)
 
 from wmhkit.train.cases import load_case
+from wmhkit.errors import OptionError
 from wmhkit.train.config import load_config
 from wmhkit.train.loop import PatchBatches, network_forward, run_stage
 
@@ -63,3 +64,22 @@ def test_stage_trains_validates_and_resumes(template_cases, tmp_path):
     assert kept == stage / "last.pt"
     assert np.isfinite(history["train_loss"]).all()
     assert load_case(template_cases[2]).lesion_mni.sum() > 0
+
+
+def test_weight_average_is_written_resumed_and_kept(template_cases, tmp_path):
+    ema_config = load_config(None, {**TINY, "training": {**TINY["training"], "ema_decay": 0.5, "keep": "ema"}})
+    stage = tmp_path / "ema"
+    kept = run_stage(stage, template_cases[:2], [1, 1], [], ema_config, steps=2, progress=False)
+    assert kept == stage / "ema.pt"
+    last, average = load_checkpoint(stage / "last.pt")[0], load_checkpoint(kept)[0]
+    # An average of the steps' weights, not the last weights themselves.
+    differ = [not torch.equal(a, b) for a, b in zip(last.state_dict().values(), average.state_dict().values())
+              if a.is_floating_point()]
+    assert any(differ)
+    state = torch.load(stage / "train_state.pt", weights_only=False)
+    assert int(state["ema"]["n_averaged"]) == 2
+    run_stage(stage, template_cases[:2], [1, 1], [], ema_config, steps=3, resume=True, progress=False)
+    state = torch.load(stage / "train_state.pt", weights_only=False)
+    assert int(state["ema"]["n_averaged"]) == 3 and load_checkpoint(kept)[2]["step"] == 3
+    with pytest.raises(OptionError, match="ema_decay"):
+        load_config(None, {**TINY, "training": {**TINY["training"], "keep": "ema"}})

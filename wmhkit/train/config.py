@@ -61,9 +61,14 @@ DEFAULT_TRAIN_CONFIG: dict = {
         # random weights: fine-tuning the shipped model on one's own cohort. Network settings
         # then come from that checkpoint.
         "init_from": None,
-        # The stage's result: "best" (highest validation Dice) or "last" (the final step). With
-        # a handful of validation phantoms the best-Dice pick can be noise (see default_finetune).
+        # The stage's result: "best" (highest validation Dice), "last" (the final step) or "ema" (the
+        # weights' moving average, with ema_decay). With a handful of validation phantoms the best-Dice pick
+        # can be noise (see default_finetune).
         "keep": "best",
+        # Exponential moving average of the weights (0 off; e.g. 0.995): written as ema.pt beside
+        # last.pt; keep "ema" makes it the stage's result. Fine-tunes on few real heads swing from
+        # cautious to over-eager between checkpoints; the average smooths that swing.
+        "ema_decay": 0.0,
         "weight_decay": 1e-4,
         "warmup_steps": 100,
         "final_lr_fraction": 0.05,
@@ -121,8 +126,10 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         raise OptionError(f"Training option loss={config['training']['loss']!r} is unknown; use 'sr', 'sr_threshold' or 'naive'.")
     if not (0.0 < float(config["training"]["label_threshold"]) < 1.0 and float(config["training"]["threshold_temperature"]) > 0):
         raise OptionError("Training options label_threshold must lie strictly between 0 and 1 and threshold_temperature must be positive; fix the config.")
-    if config["training"]["keep"] not in ("best", "last"):
-        raise OptionError(f"Training option keep={config['training']['keep']!r} is unknown; use 'best' or 'last'.")
+    if config["training"]["keep"] not in ("best", "last", "ema"):
+        raise OptionError(f"Training option keep={config['training']['keep']!r} is unknown; use 'best', 'last' or 'ema'.")
+    if config["training"]["keep"] == "ema" and not 0 < float(config["training"]["ema_decay"]) < 1:
+        raise OptionError("Training option keep='ema' needs training.ema_decay between 0 and 1 (e.g. 0.995).")
     if config["two_step"]["action"] not in ("exclude", "downweight"):
         raise OptionError(f"two_step action={config['two_step']['action']!r} is unknown; use 'exclude' or 'downweight'.")
     return config

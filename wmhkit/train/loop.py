@@ -2,7 +2,7 @@
 
 Batches are a pure function of ``(seed, step)``: the patch sampler seeds its generator with
 both, so a resumed run draws the very batches an uninterrupted run would have drawn, whatever
-the number of loader workers. A stage folder holds ``last.pt`` and ``best.pt`` (network
+the number of loader workers. A stage folder holds ``last.pt``, ``best.pt`` and with ``training.ema_decay`` ``ema.pt`` (network
 checkpoints, :func:`wmhkit.segmentation.network.save_checkpoint`), ``train_state.pt``
 (optimiser and step, for ``--resume``), ``history.csv`` (one row per validation) and
 ``history.png``.
@@ -157,6 +157,15 @@ def _plot_history(history: pd.DataFrame, path: Path) -> None:
     save_figure(plot_training_history(history), path, dpi=100)
 
 
+def _ema_model(net: torch.nn.Module, decay: float):
+    """An exponential moving average of ``net``'s weights and buffers (None when ``decay`` is 0)."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: int | None = None,
               resume: bool = False, device: str = "cpu", init_from=None, progress: bool | None = None) -> Path:
     """Train one stage and return the path of its best checkpoint (``last.pt`` without validation
@@ -198,6 +207,7 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
         torch.nn.init.constant_(net.head.bias, math.log(prior / (1.0 - prior)))
     net.to(device).train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=float(training["lr"]), weight_decay=float(training["weight_decay"]))
+    ema = _ema_model(net, float(training.get("ema_decay", 0.0)))
     start_step, best_dice, history = 0, -1.0, []
     state_path = stage_dir / "train_state.pt"
     if resume and state_path.is_file():
@@ -205,6 +215,8 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
         net.load_state_dict(state["net"])
         optimizer.load_state_dict(state["optimizer"])
         start_step, best_dice, history = int(state["step"]), float(state["best_dice"]), list(state["history"])
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
         logger.info("Resuming %s at step %d (best validation Dice %.3f).", stage_dir, start_step, best_dice)
     dataset = PatchBatches(case_dirs, weights, config, start_step, steps)
     workers = int(training["workers"])
@@ -217,9 +229,13 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
 
     def checkpoint(step: int) -> None:
         save_checkpoint(stage_dir / "last.pt", net, config["network"], {**metadata, "step": step})
+        if ema is not None:
+            save_checkpoint(stage_dir / "ema.pt", ema.module, config["network"],
+                            {**metadata, "step": step, "ema_decay": float(training["ema_decay"])})
         with atomic_path(state_path) as tmp:
             torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "best_dice": best_dice, "history": history}, tmp)
+                        "best_dice": best_dice, "history": history,
+                        **({"ema": ema.state_dict()} if ema is not None else {})}, tmp)
 
     bar = tqdm(total=steps, initial=start_step, disable=None if progress is None else not progress,
                desc=stage_dir.name, unit="step")
@@ -243,6 +259,8 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(net)
         value = float(loss.detach())
         running = value if running is None else 0.98 * running + 0.02 * value
         n_patches += image.shape[0]
@@ -273,6 +291,8 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
     bar.close()
     if step + 1 < steps and len(dataset):
         checkpoint(step + 1)
+    if training.get("keep") == "ema" and (stage_dir / "ema.pt").is_file():
+        return stage_dir / "ema.pt"
     best = stage_dir / "best.pt"
     if training.get("keep", "best") == "last" or not best.is_file():
         return stage_dir / "last.pt"
