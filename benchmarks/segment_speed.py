@@ -54,8 +54,12 @@ INPUTS = {
     "head_t1_1p75mm": ("real head 137^2 x 93, 1.75 mm, LAS, float64 (target: <= 0.25 x the authors' tool)", None, 1.2),
 }
 LARGE = ("512 x 512 x 300, 0.5 x 0.5 x 0.8 mm, int16 (the 1 mm head resampled)", None, 3.0)
-#: Stages of wmhkit.segment (wmhkit.segmentation.pipeline) and the write, in order.
-STAGES = ("load", "prepare", "infer", "postprocess", "quantify", "write")
+#: Stages of wmhkit.segment (wmhkit.segmentation.pipeline) and the write, in order (``to_input``: inputs
+#: finer than 0.85 mm only, which run on their working grid).
+STAGES = ("load", "prepare", "infer", "postprocess", "quantify", "to_input", "write")
+#: Everything in the results file from this line on is hand-written (measurements this script does
+#: not make, such as what the working grid changed on the 0.7 mm head) and kept when it rewrites the file.
+NOTES_MARKER = "<!-- Hand-written notes: segment_speed.py keeps everything below this line. -->"
 
 
 def make_large_input(path: Path) -> Path:
@@ -196,7 +200,9 @@ def main(argv=None) -> int:
                 print(f"{method} {path.name}: " + ", ".join(
                     f"{r['wall_s']:.1f} s / {r['cpu_s']:.1f} s CPU / {r['peak_rss_gb']:.2f} GB" for r in runs), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    previous = args.out.read_text() if args.out.exists() else ""
+    notes = previous[previous.index(NOTES_MARKER):] if NOTES_MARKER in previous else ""
+    args.out.write_text("\n".join(lines) + "\n" + notes)
     print(f"wrote {args.out}")
     return 0
 

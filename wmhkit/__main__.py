@@ -1,7 +1,5 @@
-"""``python -m wmhkit`` runs the command line."""
+"""``python -m wmhkit`` runs the command line (:func:`wmhkit.cli.run_program`)."""
 
-import sys
+from wmhkit.cli import run_program
 
-from wmhkit.cli import main
-
-sys.exit(main())
+run_program()

@@ -117,6 +117,33 @@ def test_tiny_model_runs(phantom_2mm, tiny_model_path):
     assert _data(result.probseg)[_data(result.brain_mask) == 0].max() == 0.0
 
 
+@pytest.mark.slow
+def test_fine_input_runs_on_the_working_grid(phantom_2mm, tmp_path):
+    """A 0.75 mm axis: the stages run on about 1 mm voxels, the outputs come back onto the input grid."""
+    img = _resampled(phantom_2mm.t1, (2.0, 0.75, 2.0))
+    path = tmp_path / "sub-03_T1w.nii.gz"
+    nib.save(img, str(path))
+    result = segment(path, method="baseline")
+    _check_on_grid(result, img)  # lesion_ml is the written mask's volume
+    meta = result.metadata
+    sizes = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
+    fov = img.shape[1] * sizes[1]  # the 0.75 mm axis: whole voxels of about 1 mm over the same field of view
+    np.testing.assert_allclose(meta["working_voxel_mm"], [sizes[0], fov / round(fov), sizes[2]], atol=1e-3)
+    assert meta["input"]["shape"] == list(img.shape) and meta["input"]["path"] == str(path)
+    assert "to_input" in meta["timings_s"] and meta["timings_s"]["prepare_stages"]["working_grid"] >= 0
+    # The tables are the working grid's: they sum to its lesion volume, which the JSON records beside lesion_ml.
+    assert meta["regions_summary"]["lesion_ml"] == pytest.approx(meta["working_lesion_ml"], abs=1e-4)
+    assert result.lesions["lesion_ml"].sum() == pytest.approx(meta["working_lesion_ml"], abs=1e-4)
+    assert meta["brain_ml"] == pytest.approx(_data(result.brain_mask).sum() * voxel_volume_ml(img), abs=0.01)
+    assert json.loads(result.save(tmp_path / "out").summary_json.read_text())["lesion_ml"] == round(result.lesion_ml, 4)
+
+
+def test_inputs_at_1mm_and_coarser_are_not_resampled(baseline_result):
+    meta = baseline_result.metadata
+    assert meta["working_voxel_mm"] is None and meta["working_lesion_ml"] is None
+    assert "to_input" not in meta["timings_s"] and "working_grid" not in meta["timings_s"]["prepare_stages"]
+
+
 def test_bad_options(phantom_2mm):
     with pytest.raises(OptionError, match="--method"):
         segment(phantom_2mm.t1, method="magic")

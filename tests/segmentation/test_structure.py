@@ -43,7 +43,7 @@ def test_no_function_is_longer_than_80_lines(path):
 def test_segment_reads_as_its_stages_in_order():
     tree = ast.parse((PACKAGE / "pipeline.py").read_text())
     segment = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "segment")
-    stages = ["load", "prepare", "infer", "postprocess", "quantify"]
+    stages = ["load", "prepare", "infer", "postprocess", "quantify", "to_input"]
     laps = sorted((node.lineno, node.args[0].value) for node in ast.walk(segment)
                   if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "lap")
     assert [name for _, name in laps] == stages

@@ -101,6 +101,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 when all succeeded, 2 when any input was refused."""
+    import gc
+
     from tqdm import tqdm
 
     from wmhkit.errors import WmhkitError
@@ -119,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
         # segment() call (once per process), while that call preprocesses its image.
         model_path(args.model)
     failures = 0
-    for path, aseg in tqdm(list(zip(args.inputs, asegs)), desc="segment", unit="image", disable=None):
+    for index, (path, aseg) in enumerate(tqdm(list(zip(args.inputs, asegs)), desc="segment", unit="image",
+                                              disable=None)):
+        if index:  # the program runs without the cyclic collector (wmhkit.cli.run_program): one pass per image
+            gc.collect()
         try:
             result = segment(
                 path,

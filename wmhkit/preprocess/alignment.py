@@ -25,7 +25,6 @@ All transforms are 4x4 matrices between world (scanner RAS) mm and MNI mm.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import warnings
 
@@ -36,7 +35,9 @@ from scipy import ndimage
 
 from wmhkit.io import ImgLike, check_img, new_img_like, voxel_sizes_mm
 from wmhkit.io.arrays import otsu_threshold
-from wmhkit.preprocess.resampling import axis_aligned_grid, block_affine, block_mean, resample_array
+from wmhkit.preprocess.resampling import axis_aligned_grid, block_mean, resample_array
+from wmhkit.preprocess.template_work import smoothed_template, template_work
+from wmhkit.preprocess.template_work import to_sitk as _to_sitk
 from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE, template_data
 
 __all__ = ["MNIAlignment", "align_to_mni", "QUALITY_THRESHOLD", "alignment_quality", "alignment_distance_mm",
@@ -168,14 +169,6 @@ class MNIAlignment:
 
 
 # ----------------------------------------------------------------------------- working images
-def _to_sitk(data: np.ndarray, affine: np.ndarray) -> sitk.Image:
-    """An axis-aligned array (x fastest in world order) as a SimpleITK image in world mm."""
-    image = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0), dtype=np.float32))
-    image.SetSpacing([float(s) for s in np.diag(affine)[:3]])
-    image.SetOrigin([float(o) for o in affine[:3, 3]])
-    return image
-
-
 def _working_image(data: np.ndarray, affine: np.ndarray, spacing_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """Anti-aliased, world-axis-aligned copy of ``data`` with ``spacing_mm`` voxels."""
     zooms = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
@@ -185,23 +178,10 @@ def _working_image(data: np.ndarray, affine: np.ndarray, spacing_mm: float) -> t
     return resample_array(reduced, reduced_affine, shape, grid_affine, order=1), grid_affine
 
 
-@functools.lru_cache(maxsize=None)
 def _template_work() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Template T1, brain mask and metric mask (brain dilated by :data:`MASK_DILATION_MM`) on
-    the 2 mm working grid (block means; cached)."""
-    from wmhkit.io import cached_array
-
-    factors = (int(round(WORK_MM)),) * 3
-    # Kept on disk: reading the 1 mm template to make them costs about 0.3 s and 45 MB per process.
-    t1 = cached_array("templates", f"mni152_t1_block{factors[0]}", lambda: block_mean(template_data("t1"), TEMPLATE_AFFINE, factors)[0])
-    brain = cached_array("templates", f"mni152_brain_block{factors[0]}",
-                         lambda: block_mean(template_data("brain_mask"), TEMPLATE_AFFINE, factors)[0] > 0.5)
-    affine = block_affine(TEMPLATE_AFFINE, factors)
-    radius = int(round(MASK_DILATION_MM / WORK_MM))
-    metric_mask = ndimage.binary_dilation(brain, iterations=radius) if radius > 0 else brain.copy()
-    for array in (t1, brain, metric_mask):
-        array.setflags(write=False)
-    return t1, brain, metric_mask, affine
+    the 2 mm working grid (block means; cached on disk: :mod:`wmhkit.preprocess.template_work`)."""
+    return template_work(WORK_MM, MASK_DILATION_MM)
 
 
 def _pyramid(work: np.ndarray, work_affine: np.ndarray) -> dict[float, tuple[sitk.Image, sitk.Image, sitk.Image]]:
@@ -221,8 +201,10 @@ def _pyramid(work: np.ndarray, work_affine: np.ndarray) -> dict[float, tuple[sit
             levels[level] = (fixed, moving, mask)
             continue
         sigma = level / 2.0
+        smoothed_fixed = sitk.GetImageFromArray(smoothed_template(WORK_MM, sigma, "sitk"))
+        smoothed_fixed.CopyInformation(fixed)
         levels[level] = (
-            sitk.Shrink(sitk.SmoothingRecursiveGaussian(fixed, sigma), [factor] * 3),
+            sitk.Shrink(smoothed_fixed, [factor] * 3),
             # Like ITK's own pyramid, the moving image is smoothed but not subsampled: the
             # metric reads it at the coarse fixed points through trilinear interpolation.
             sitk.SmoothingRecursiveGaussian(moving, sigma),
@@ -400,12 +382,6 @@ def _register(levels, candidates: list[np.ndarray], centre: np.ndarray) -> np.nd
     return matrix
 
 
-@functools.lru_cache(maxsize=None)
-def _smoothed_template(sigma_mm: float) -> np.ndarray:
-    t1, _, _, t_affine = _template_work()
-    return ndimage.gaussian_filter(t1, sigma_mm / np.diag(t_affine)[:3])
-
-
 def alignment_quality(work: np.ndarray, work_affine: np.ndarray, mni_to_subject: np.ndarray) -> float:
     """Correlation (clipped to 0..1) of the template T1 and the aligned subject in the template brain.
 
@@ -423,7 +399,7 @@ def alignment_quality(work: np.ndarray, work_affine: np.ndarray, mni_to_subject:
     sigma = QUALITY_SIGMA_MM / np.diag(t_affine)[:3]
     sampled = ndimage.gaussian_filter(resample_array(work, work_affine, t1.shape, t_affine, mni_to_subject), sigma)
     a = sampled[brain].astype(np.float64)
-    b = _smoothed_template(QUALITY_SIGMA_MM)[brain].astype(np.float64)
+    b = smoothed_template(WORK_MM, QUALITY_SIGMA_MM, "scipy")[brain].astype(np.float64)
     if a.std() == 0:
         return 0.0
     return float(np.clip(np.corrcoef(a, b)[0, 1], 0.0, 1.0))

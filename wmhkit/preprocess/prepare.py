@@ -16,6 +16,7 @@ from wmhkit.preprocess.etiv import estimate_etiv_ml
 from wmhkit.preprocess.intensity import NORMALISED_MAX, intensity_levels, scale_intensity
 from wmhkit.preprocess.resampling import resample_array
 from wmhkit.preprocess.templates import TEMPLATE_AFFINE, TEMPLATE_SHAPE, template_brain_bounds
+from wmhkit.preprocess.working_grid import WorkingGrid, to_working_grid
 
 __all__ = ["PreparedT1", "prepare_t1", "mni_t1_region", "normalised_t1_mni"]
 
@@ -44,8 +45,8 @@ class PreparedT1:
         MNI 1 mm grid (197 x 233 x 189); sampled within 10 mm of the template brain's bounding
         box, 0 beyond it. None when ``prepare_t1(..., mni_t1=False)``.
     timings : dict
-        Wall time of each stage in seconds: ``check``, ``align``, ``intensity``,
-        ``brain_mask``, ``etiv``, ``resample_mni``, ``total``.
+        Wall time of each stage in seconds: ``check``, ``working_grid`` (fine inputs only),
+        ``align``, ``intensity``, ``brain_mask``, ``etiv``, ``resample_mni``, ``total``.
     intensity_levels : tuple of float
         ``(background, white_matter)`` intensities of the input, in its own units.
     etiv_source : str
@@ -53,6 +54,12 @@ class PreparedT1:
         ``segment(aseg=...)`` found FreeSurfer's ``aseg.stats``.
     etiv_ml_wmhkit : float or None
         wmhkit's own eTIV (mL) when ``etiv_ml`` comes from elsewhere, else None.
+    input_img : nibabel.Nifti1Image or None
+        The checked input when ``img`` is its working-grid copy (``prepare_t1(...,
+        working_grid=True)`` on voxels finer than 0.85 mm: :mod:`wmhkit.preprocess.working_grid`),
+        else None (``img`` is the input).
+    working : WorkingGrid or None
+        How the working grid sits in the input grid (None when ``input_img`` is None).
     """
 
     img: nib.Nifti1Image
@@ -64,6 +71,8 @@ class PreparedT1:
     intensity_levels: tuple = (0.0, 1.0)
     etiv_source: str = "wmhkit"
     etiv_ml_wmhkit: float | None = None
+    input_img: nib.Nifti1Image | None = None
+    working: WorkingGrid | None = None
 
 
 def mni_t1_region() -> tuple[slice, slice, slice]:
@@ -103,7 +112,8 @@ def normalised_t1_mni(data: np.ndarray, affine: np.ndarray, alignment: MNIAlignm
     return scale_intensity(raw, *levels, label=label, clip_max=NORMALISED_MAX)
 
 
-def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None, mni_t1: bool = True) -> PreparedT1:
+def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None, mni_t1: bool = True,
+               working_grid: bool = False) -> PreparedT1:
     """Check, align to MNI, normalise, mask and measure a T1 image in one call.
 
     Parameters
@@ -115,12 +125,17 @@ def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None, mni_t1: b
     mni_t1 : bool, default True
         Also sample the normalised T1 onto the MNI grid; False leaves ``t1_mni`` None (the
         network on the subject's own voxels does not need it).
+    working_grid : bool, default False
+        Sample an input with voxels finer than 0.85 mm once onto its working grid of about 1 mm
+        along its own axes (:func:`wmhkit.preprocess.working_grid.to_working_grid`) and prepare
+        that (``PreparedT1.img``; the input is kept as ``input_img``). Other inputs are used as
+        they are.
 
     Returns
     -------
     PreparedT1
-        The checked image, its alignment, brain mask, eTIV, the normalised T1 on the MNI 1 mm
-        grid and per-stage timings (seconds).
+        The checked image (or its working-grid copy), its alignment, brain mask, eTIV, the
+        normalised T1 on the MNI 1 mm grid and per-stage timings (seconds).
 
     Raises
     ------
@@ -137,8 +152,14 @@ def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None, mni_t1: b
         clock = now
 
     checked = check_img(img)
-    data = np.asanyarray(checked.dataobj)
     lap("check")
+    source = working = None
+    if working_grid:
+        sampled = to_working_grid(checked)
+        if sampled is not None:  # the input is kept for the outputs; every step below reads the working copy
+            source, (checked, working) = checked, sampled
+            lap("working_grid")
+    data = np.asanyarray(checked.dataobj)
     if alignment is None:
         alignment = align_to_mni(checked)
     lap("align")
@@ -158,4 +179,4 @@ def prepare_t1(img: ImgLike, *, alignment: MNIAlignment | None = None, mni_t1: b
         lap("resample_mni")
     timings["total"] = time.perf_counter() - start
     logger.info("prepared %s in %.2f s (%s)", img_label(img), timings["total"], {k: round(v, 2) for k, v in timings.items()})
-    return PreparedT1(checked, alignment, mask, etiv_ml, t1_mni, timings, levels)
+    return PreparedT1(checked, alignment, mask, etiv_ml, t1_mni, timings, levels, input_img=source, working=working)

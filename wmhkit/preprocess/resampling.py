@@ -3,7 +3,9 @@
 Every resampling in wmhkit.preprocess goes through :func:`resample_array`, which calls
 ``scipy.ndimage.affine_transform`` once: it walks the output grid and reads the input where
 each output voxel lands, so time and memory grow with the output size only (no coordinate
-arrays, no copy of the input for orders 0 and 1).
+arrays, no copy of the input for orders 0 and 1). Grids that share their axes (a zoom and a
+shift, as between an input and its working grid) go through :func:`resample_along_axes`, which
+interpolates one axis after the other in the input's memory order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from scipy import ndimage
 
 from wmhkit.errors import OptionError
 
-__all__ = ["resample_array", "block_mean", "block_affine", "axis_aligned_grid", "box_on_grid"]
+__all__ = ["resample_array", "resample_along_axes", "nearest_indices", "block_mean", "block_affine",
+           "axis_aligned_grid", "box_on_grid"]
 
 
 def resample_array(
@@ -81,6 +84,136 @@ def resample_array(
         prefilter=order > 1,
     )
     return output
+
+
+#: Nearest-neighbour ties (an output voxel centre midway between two input ones, as with 1.5 input
+#: voxels per output voxel) go to the lower index; this margin keeps rounding noise from deciding.
+_TIE_MARGIN = 1e-6
+
+
+def nearest_indices(n_out: int, scale: float, offset: float) -> np.ndarray:
+    """Index of the input voxel nearest each of ``n_out`` output voxels along one axis (``i * scale + offset``),
+    ties to the lower index (not clipped).
+
+    >>> nearest_indices(5, 1 / 1.5, -0.5 / 1.5 / 2).tolist()
+    [0, 0, 1, 2, 2]
+    """
+    x = np.arange(n_out, dtype=np.float64) * scale + offset
+    return np.floor(x + (0.5 - _TIE_MARGIN)).astype(np.intp)
+
+
+def _axis_weights(n_out: int, scale: float, offset: float, n_in: int, order: int, mode: str):
+    """Input indices and weights along one axis: ``(low, high, w_low, w_high)`` (order 1) or ``(index, inside)``."""
+    if order == 0:
+        index = nearest_indices(n_out, scale, offset)
+        inside = (index >= 0) & (index < n_in)
+        return np.clip(index, 0, n_in - 1), inside
+    x = np.arange(n_out, dtype=np.float64) * scale + offset
+    low = np.floor(x).astype(np.intp)
+    w_high = (x - low).astype(np.float32)
+    w_low = (1.0 - w_high).astype(np.float32)
+    high = low + 1
+    if mode == "grid-constant":  # beyond the input: weight 0 (the constant is added once, at the end)
+        w_low[(low < 0) | (low >= n_in)] = 0.0
+        w_high[(high < 0) | (high >= n_in)] = 0.0
+    return np.clip(low, 0, n_in - 1), np.clip(high, 0, n_in - 1), w_low, w_high
+
+
+def _shaped(weights: np.ndarray, axis: int) -> np.ndarray:
+    return weights.reshape([-1 if a == axis else 1 for a in range(3)])
+
+
+def resample_along_axes(
+    data: np.ndarray,
+    scale,
+    offset,
+    out_shape: tuple[int, int, int],
+    *,
+    order: int = 1,
+    mode: str = "nearest",
+    cval: float = 0.0,
+    dtype: np.dtype | type | None = None,
+    slab: int = 8,
+) -> np.ndarray:
+    """Sample ``data`` at ``index * scale + offset`` along each axis: a grid along the same axes, zoomed and shifted.
+
+    The input's voxel index of output voxel ``i`` is ``i * scale + offset`` (per axis), so the
+    grids share their axes (no rotation) and linear interpolation (or nearest neighbour) is
+    separable: it runs along one axis after the other, ``slab`` output planes at a time (a few
+    planes of memory), in the input's memory order. On a 0.7 mm head that is about twice as fast
+    as scipy's per-voxel sampling, and nibabel's Fortran-ordered arrays read in C order
+    (:func:`resample_array`) were five times slower still. Values agree with
+    :func:`resample_array` to single precision.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        3D input voxels (any numeric dtype or bool; never copied whole, never as float64).
+    scale, offset : sequence of 3 float
+        Input voxels per output voxel, and the input index of output voxel 0, per axis.
+    out_shape : tuple of 3 int
+        Output shape.
+    order : {0, 1}, default 1
+        Nearest neighbour (ties to the lower index: :func:`nearest_indices`) or linear.
+    mode : {"nearest", "grid-constant"}, default "nearest"
+        Beyond the input: its edge values, or ``cval`` (interpolated up to the edge).
+    cval : float, default 0.0
+        Value beyond the input for ``mode="grid-constant"``.
+    dtype : numpy dtype, optional
+        Output dtype; default ``data.dtype`` for order 0, else float32.
+    slab : int, default 8
+        Output planes (along the slowest axis) made at a time.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out_shape``, Fortran-ordered when ``data`` is (or is a view of a Fortran-ordered array).
+
+    Examples
+    --------
+    >>> data = np.arange(4.0, dtype=np.float32).reshape(4, 1, 1)
+    >>> resample_along_axes(data, (0.5, 1, 1), (0.0, 0, 0), (7, 1, 1)).ravel().tolist()
+    [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
+    >>> resample_along_axes(data, (1, 1, 1), (-1.5, 0, 0), (3, 1, 1), mode="grid-constant", cval=8).ravel().tolist()
+    [8.0, 4.0, 0.5]
+    """
+    if order not in (0, 1):
+        raise OptionError(f"Interpolation order {order} is not supported here; use 0 (labels) or 1.")
+    if mode not in ("nearest", "grid-constant"):
+        raise OptionError(f"Boundary mode {mode!r} is not supported here; use 'nearest' or 'grid-constant'.")
+    dtype = np.dtype(dtype if dtype is not None else (data.dtype if order == 0 else np.float32))
+    scale, offset, out_shape = np.asarray(scale, float), np.asarray(offset, float), tuple(int(n) for n in out_shape)
+    # Work on a view whose last axis is the fastest in memory (a Fortran array's transpose).
+    fortran = data.ndim == 3 and abs(data.strides[0]) < abs(data.strides[2])
+    axes = (2, 1, 0) if fortran else (0, 1, 2)
+    view = data.T if fortran else data
+    if view.dtype == bool:
+        view = view.view(np.uint8)
+    plan = [_axis_weights(out_shape[a], scale[a], offset[a], data.shape[a], order, mode) for a in axes]
+    out = np.empty(tuple(out_shape[a] for a in axes), dtype=dtype)
+    for start in range(0, out.shape[0], slab):
+        rows = slice(start, min(start + slab, out.shape[0]))
+        if order == 0:
+            block = np.take(view, plan[0][0][rows], axis=0)
+            for axis in (1, 2):
+                block = np.take(block, plan[axis][0], axis=axis)
+            if mode == "grid-constant":
+                inside = _shaped(plan[0][1][rows], 0) & _shaped(plan[1][1], 1) & _shaped(plan[2][1], 2)
+                block = np.where(inside, block, np.asarray(cval).astype(block.dtype))
+        else:
+            low, high, w_low, w_high = plan[0]
+            block = (np.take(view, low[rows], axis=0) * _shaped(w_low[rows], 0)
+                     + np.take(view, high[rows], axis=0) * _shaped(w_high[rows], 0)).astype(np.float32, copy=False)
+            for axis in (1, 2):
+                low, high, w_low, w_high = plan[axis]
+                block = (np.take(block, low, axis=axis) * _shaped(w_low, axis)
+                         + np.take(block, high, axis=axis) * _shaped(w_high, axis))
+            if mode == "grid-constant" and cval != 0:
+                weight = (_shaped(plan[0][2][rows] + plan[0][3][rows], 0) * _shaped(plan[1][2] + plan[1][3], 1)
+                          * _shaped(plan[2][2] + plan[2][3], 2))
+                block += np.float32(cval) * (1.0 - weight)
+        out[rows] = block
+    return out.T if fortran else out
 
 
 def block_mean(data: np.ndarray, affine: np.ndarray, factors: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -29,10 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 
 from wmhkit.io import voxel_sizes_mm, voxel_volume_ml
-from wmhkit.io.arrays import distance_to, grown_box
+from wmhkit.io.arrays import bounding_box, distance_to, grown_box
 from wmhkit.regions.parcels import load_parcels, tissue_lookup
 from wmhkit.regions.ventricles import refine_ventricles
 
@@ -123,10 +122,10 @@ def brain_box(reference: nib.Nifti1Image, alignment, extra: np.ndarray | None = 
 
 def _with_voxels(box: tuple, extra: np.ndarray | None) -> tuple:
     """``box`` grown to hold the True voxels of ``extra`` (on the whole grid)."""
-    if extra is None or not extra.any():
+    found = None if extra is None else bounding_box(extra)  # no uint8 copy of the whole grid
+    if found is None:
         return box
-    found = ndimage.find_objects(extra.astype(np.uint8))[0]
-    return tuple(slice(min(b.start, f.start), max(b.stop, f.stop)) for b, f in zip(box, found))
+    return tuple(slice(min(b.start, int(a)), max(b.stop, int(z))) for b, a, z in zip(box, *found))
 
 
 def _parcel_box(reference: nib.Nifti1Image, alignment, box: tuple, factor: int) -> tuple:

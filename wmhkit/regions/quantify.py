@@ -146,10 +146,8 @@ def quantify_subject(
     unknown = [s for s in schemes if s not in SCHEMES]
     if unknown:
         raise OptionError(f"Region scheme {unknown[0]!r} is unknown; choose among {', '.join(SCHEMES)}.")
-    mask_img = check_mask(lesion_mask)
     t1_img = check_img(t1, check_voxels=False) if t1 is not None else None
-    if t1_img is not None:
-        check_mask(mask_img, reference=t1_img)
+    mask_img = check_mask(lesion_mask, reference=t1_img)  # binarised once, on the T1's grid
     if alignment is None:
         if t1_img is None:
             raise OptionError(

@@ -53,22 +53,40 @@ class MniGrid(Grid):
 
     def to_input(self, probability: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray]:
         """Trilinear sampling of the box's probability onto the input grid, only where the box reaches."""
-        from wmhkit.preprocess.resampling import box_on_grid, resample_array
+        return _onto(probability, self.affine, self.reference, self.alignment)
 
-        # The box's voxel corners widened by one voxel, then one more voxel of margin on the input grid.
-        corners = np.array(np.meshgrid(*[[-1, n] for n in probability.shape], indexing="ij")).reshape(3, -1).T
-        world_mni = corners @ self.affine[:3, :3].T + self.affine[:3, 3]
-        to_voxels = np.linalg.inv(np.asarray(self.reference.affine, float)) @ self.alignment.mni_to_subject
-        sub = box_on_grid(world_mni, to_voxels, self.input_shape, pad=(1, 2))
-        sub_shape = tuple(max(s.stop - s.start, 0) for s in sub)
-        if 0 in sub_shape:
-            return sub, np.zeros(sub_shape, dtype=np.float32)
-        sub_affine = np.asarray(self.reference.affine, float).copy()
-        sub_affine[:3, 3] = self.reference.affine[:3, :3] @ np.array([s.start for s in sub], float) + sub_affine[:3, 3]
-        # The map of MNIAlignment.resample_to_subject, restricted to the sub-grid the box covers.
-        part = resample_array(probability, self.affine, sub_shape, sub_affine, self.alignment.subject_to_mni, order=1,
-                              dtype=np.float32)
-        return sub, np.clip(part, 0.0, 1.0, out=part)
+    def to_image(self, probability: np.ndarray, img: nib.Nifti1Image) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+        """The probability sampled straight onto another grid of the subject (the input grid of a run on a
+        working grid: one interpolation, not two), only where it is non-zero."""
+        from wmhkit.io.arrays import grown_box
+
+        found = grown_box(probability > 0, 0)
+        if found is None:
+            return (slice(0, 0),) * 3, np.zeros((0, 0, 0), dtype=np.float32)
+        affine = self.affine.copy()
+        affine[:3, 3] += affine[:3, :3] @ np.array([s.start for s in found], float)
+        return _onto(probability[found], affine, img, self.alignment)
+
+
+def _onto(probability: np.ndarray, affine: np.ndarray, reference, alignment) -> tuple[tuple, np.ndarray]:
+    """Trilinear sampling of an MNI-grid probability (voxel-to-MNI ``affine``) onto ``reference``'s grid, in the
+    part of it the probability's box reaches."""
+    from wmhkit.preprocess.resampling import box_on_grid, resample_array
+
+    # The box's voxel corners widened by one voxel, then one more voxel of margin on the input grid.
+    corners = np.array(np.meshgrid(*[[-1, n] for n in probability.shape], indexing="ij")).reshape(3, -1).T
+    world_mni = corners @ affine[:3, :3].T + affine[:3, 3]
+    to_voxels = np.linalg.inv(np.asarray(reference.affine, float)) @ alignment.mni_to_subject
+    sub = box_on_grid(world_mni, to_voxels, reference.shape[:3], pad=(1, 2))
+    sub_shape = tuple(max(s.stop - s.start, 0) for s in sub)
+    if 0 in sub_shape:
+        return sub, np.zeros(sub_shape, dtype=np.float32)
+    sub_affine = np.asarray(reference.affine, float).copy()
+    sub_affine[:3, 3] = reference.affine[:3, :3] @ np.array([s.start for s in sub], float) + sub_affine[:3, 3]
+    # The map of MNIAlignment.resample_to_subject, restricted to the sub-grid the box covers.
+    part = resample_array(probability, affine, sub_shape, sub_affine, alignment.subject_to_mni, order=1,
+                          dtype=np.float32)
+    return sub, np.clip(part, 0.0, 1.0, out=part)
 
 
 def mni_grid(prepared) -> MniGrid:
@@ -79,8 +97,10 @@ def mni_grid(prepared) -> MniGrid:
     from wmhkit.preprocess.templates import MNI_BRAIN_BOX
 
     img, alignment = prepared.img, prepared.alignment
+    # A run on a working grid samples the T1 from the input itself: one interpolation, as for any input.
+    source = img if getattr(prepared, "input_img", None) is None else prepared.input_img
     region = mni_t1_region()
-    t1 = normalised_t1_mni(np.asanyarray(img.dataobj), img.affine, alignment, prepared.intensity_levels,
+    t1 = normalised_t1_mni(np.asanyarray(source.dataobj), source.affine, alignment, prepared.intensity_levels,
                            label=img_label(img))
     crop = tuple(slice(b.start - r.start, b.stop - r.start) for b, r in zip(MNI_BRAIN_BOX, region))
     return MniGrid(space="mni", t1=np.ascontiguousarray(t1[crop]), envelope=wm_envelope_mni()[MNI_BRAIN_BOX],

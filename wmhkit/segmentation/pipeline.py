@@ -20,6 +20,11 @@ bottom. Each is timed (wall and CPU seconds, peak memory) into ``<stem>_wmh.json
 5. :func:`quantify` -- the regional table (:func:`wmhkit.regions.quantify_subject`).
 6. write -- :meth:`SegmentationResult.save` (:func:`segment_file`, ``wmhkit segment``).
 
+An input with voxels finer than 0.85 mm is sampled once onto its working grid of about 1 mm in
+stage 2 (:mod:`wmhkit.preprocess.working_grid`); stages 3 to 5 run there, and :func:`to_input`
+(timed as ``to_input``) brings the probability, lesion mask and brain mask back onto the input
+grid (:mod:`wmhkit.segmentation.input_grid`).
+
 The JSON record is assembled by :mod:`wmhkit.segmentation.record`.
 """
 
@@ -38,7 +43,7 @@ from wmhkit.segmentation.result import SegmentationResult
 from wmhkit.segmentation.spaces import SPACES, on_grid
 
 __all__ = ["METHODS", "SPACES", "BASELINE_VERSION", "Settings", "segment", "segment_file", "load", "prepare", "infer",
-           "postprocess", "quantify"]
+           "postprocess", "quantify", "to_input"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,22 +66,27 @@ class Settings:
 
 @dataclass
 class Inferred:
-    """Stage 3's output: the probability on the part ``sub`` of the input grid outside which it is 0."""
+    """Stage 3's output: the probability on the part ``sub`` of the input grid outside which it is 0 (for a run
+    on a working grid, ``on_input``: ``(sub, probability)`` sampled straight onto the input grid, when the grid
+    the method ran on has a more direct way there than the working grid)."""
 
     sub: tuple
     probability: np.ndarray
     shape: tuple
     details: dict
+    on_input: tuple | None = None
 
 
 @dataclass
 class Lesions:
-    """Stage 4's output: the lesion mask on the input grid and its table."""
+    """Stage 4's output: the lesion mask on the input grid and its table (after :func:`to_input`,
+    ``working_ml``: the working grid's lesion volume, which the tables sum to)."""
 
     mask: np.ndarray
     table: object
     lesion_ml: float
     count: int
+    working_ml: float | None = None
 
 
 @dataclass
@@ -122,11 +132,14 @@ def prepare(img, *, force: bool = False, aseg=None):
     With ``aseg``, FreeSurfer's eTIV (:func:`wmhkit.regions.aseg.freesurfer_etiv`) replaces wmhkit's when found.
 
     Each space samples the T1 it needs itself (stage 3), so nothing is put on the MNI grid here.
+    An input with voxels finer than 0.85 mm is sampled once onto its working grid of about 1 mm
+    (:mod:`wmhkit.preprocess.working_grid`): ``prepared.img`` is that copy, and stages 3 to 5 run
+    on it; :func:`to_input` brings the outputs back.
     """
     from wmhkit.io import img_label
     from wmhkit.preprocess import check_brain_t1, prepare_t1
 
-    prepared = prepare_t1(img, mni_t1=False)
+    prepared = prepare_t1(img, mni_t1=False, working_grid=True)
     content = check_brain_t1(prepared, force=force)  # FLAIR, noise, boxes: refused before any output
     if prepared.alignment.flagged:
         logger.warning("MNI alignment of %s is poor (quality %.2f); check the result by eye.",
@@ -149,10 +162,11 @@ def infer(prepared, settings: Settings, loaded: LoadedModel | None) -> Inferred:
     else:
         probability, details = baseline_probability_on_grid(grid)
     sub, part = grid.to_input(probability)
+    on_input = None if prepared.input_img is None else grid.to_image(probability, prepared.input_img)
     shape = grid.input_shape
     del grid, probability
     part[np.asanyarray(prepared.brain_mask.dataobj)[sub] == 0] = 0.0
-    return Inferred(sub, part, shape, details)
+    return Inferred(sub, part, shape, details, on_input)
 
 
 def postprocess(inferred: Inferred, img, settings: Settings) -> Lesions:
@@ -201,6 +215,26 @@ def quantify(mask_img, prepared, subject: str, aseg=None) -> Regional:
     return Regional(result.regions, dict(result.summary), getattr(result, "lesions", None))
 
 
+def to_input(prepared, inferred: Inferred, lesions: Lesions, settings: Settings):
+    """After stage 5, for a run on a working grid: the probability, lesion mask and brain mask on the input grid.
+
+    Returns ``prepared`` with the input image and its brain mask (its alignment, eTIV and
+    working grid kept), the probability there, and the lesions with the input-grid mask and
+    volume (the tables stay those of the working grid: :mod:`wmhkit.segmentation.input_grid`).
+    """
+    import dataclasses
+
+    from wmhkit.io import new_img_like, voxel_volume_ml
+    from wmhkit.segmentation.input_grid import outputs_on_input
+
+    sub, probability, mask, brain = outputs_on_input(prepared, inferred, lesions, settings.threshold)
+    source = prepared.input_img
+    lesion_ml = float(np.count_nonzero(mask[sub]) * voxel_volume_ml(source))
+    return (dataclasses.replace(prepared, img=source, brain_mask=new_img_like(source, brain)),
+            Inferred(sub, probability, tuple(source.shape[:3]), inferred.details),
+            dataclasses.replace(lesions, mask=mask, lesion_ml=lesion_ml, working_ml=lesions.lesion_ml))
+
+
 def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float | None = None,
             min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3, device: str = "cpu", regions: bool = True,
             subject: str | None = None, space: str | None = None, flip_average: bool | None = None,
@@ -210,9 +244,11 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     Parameters
     ----------
     img : str, os.PathLike or nibabel image
-        3D T1 (skull on or off, any orientation, 0.7-1.5 mm isotropic or up to 1 x 1 x 3 mm,
-        any numeric dtype): a NIfTI/MGZ file, a folder holding one DICOM series or ``FOLDER@N``
-        (:mod:`wmhkit.io.dicom`; :func:`segment_file` writes its converted T1), or an image.
+        3D T1 (skull on or off, any orientation, 0.7-1.5 mm isotropic or up to 1 x 1 x 3 mm, any numeric dtype):
+        a NIfTI/MGZ file, a folder holding one DICOM series or ``FOLDER@N`` (:mod:`wmhkit.io.dicom`;
+        :func:`segment_file` writes its converted T1), or an image. Voxels finer than 0.85 mm are sampled once
+        onto a working grid of about 1 mm along the input's axes, where the stages run; the outputs go back
+        onto the input grid (:mod:`wmhkit.segmentation.input_grid`).
     method : {"model", "baseline"}, default "model"
         The trained network, or the classical training-free baseline.
     model : str, os.PathLike or LoadedModel, default "default"
@@ -229,17 +265,14 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     subject : str, optional
         Subject label for the tables; default the input's file stem.
     space : {"mni", "subject"}, optional
-        Where the network runs (:mod:`wmhkit.segmentation.spaces`): the MNI 1 mm grid, or the
-        input's own voxels. Default: where the model was trained (``LoadedModel.space``, "mni"
-        when it declares none). The baseline always runs on the MNI grid.
+        Where the network runs (:mod:`wmhkit.segmentation.spaces`): the MNI 1 mm grid, or the input's own
+        voxels. Default: the model's (``LoadedModel.space``, else "mni"). The baseline always runs on the MNI grid.
     flip_average : bool, optional
-        Average the network's probability with its probability on the left-right mirrored T1
-        (about twice the inference time, a little more accurate: see the model card). Default:
-        the model's own setting (``LoadedModel.flip_average``; off for the shipped model).
+        Average the network's probability with its probability on the left-right mirrored T1 (twice the
+        inference time, a little more accurate). Default: ``LoadedModel.flip_average`` (off for the shipped model).
     max_cortex_contact : float, optional
-        The network's lesions whose one-voxel shell touches the cortex (grey matter connected to
-        the brain surface) over more than this share are removed
-        (:mod:`wmhkit.segmentation.cortex`); default 0.2, 1 turns the rule off.
+        The network's lesions whose one-voxel shell touches the cortex (grey matter connected to the brain
+        surface) over more than this share are removed (:mod:`wmhkit.segmentation.cortex`); default 0.2, 1 is off.
     force : bool, default False
         Segment an image that does not look like a brain T1 anyway (``--force``); the override
         is recorded under ``content_check`` in the JSON (:mod:`wmhkit.preprocess.content_check`).
@@ -250,15 +283,13 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     Returns
     -------
     SegmentationResult
-        Probability, mask and brain mask on the input grid, volumes (mL), eTIV (mL), alignment,
-        regional and lesion tables, and the metadata written to ``<stem>_wmh.json``.
+        Probability, mask and brain mask on the input grid, volumes and eTIV (mL), alignment, tables, metadata.
 
     Raises
     ------
-    wmhkit.errors.InputImageError
-        The image cannot be used, or is not a brain T1 and ``force`` is False.
-    wmhkit.errors.ModelError, wmhkit.errors.OptionError
-        The model is missing or unreadable; an option is out of range.
+    wmhkit.errors.InputImageError, wmhkit.errors.ModelError, wmhkit.errors.OptionError
+        The image cannot be used (or is no brain T1 and ``force`` is False); the model is missing or unreadable; an
+        option is out of range.
     """
     from wmhkit.io import bids_stem, new_img_like, source_path
 
@@ -272,22 +303,28 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     inferred = infer(prepared, settings, loaded)
     timer.lap("infer")
     lesions = postprocess(inferred, prepared.img, settings)
-    mask_img = new_img_like(prepared.img, lesions.mask)
     timer.lap("postprocess")
     stem = bids_stem(source_path(prepared.img) or "image")
-    regional = quantify(mask_img, prepared, subject or stem, aseg) if regions else Regional()
+    regional = Regional()
     if regions:
+        regional = quantify(new_img_like(prepared.img, lesions.mask), prepared, subject or stem, aseg)
         timer.lap("quantify")
-    metadata = describe(prepared, content, settings, loaded, lesions, regional, inferred.details, timer,
-                        subject=subject or stem, stem=stem)
-    return _result(prepared, inferred, lesions, mask_img, regional, metadata)
+    if prepared.working is not None:  # run on the working grid: the outputs go back onto the input grid
+        prepared, inferred, lesions = to_input(prepared, inferred, lesions, settings)
+        timer.lap("to_input")
+    metadata = describe(prepared, content, settings, loaded, lesions, regional, inferred.details, timer, stem=stem,
+                        subject=subject or stem)
+    return _result(prepared, inferred, lesions, regional, metadata)
 
 
-def _result(prepared, inferred: Inferred, lesions: Lesions, mask_img, regional: Regional, metadata: dict):
+def _result(prepared, inferred: Inferred, lesions: Lesions, regional: Regional, metadata: dict):
     from wmhkit.io import new_img_like
 
-    # The whole-grid probability map only now: the stages held just the part that can hold lesions.
-    probseg = new_img_like(prepared.img, on_grid(inferred.sub, inferred.probability, inferred.shape))
+    # The whole-grid probability map only now: the stages held just the part that can hold lesions. In Fortran
+    # order, as NIfTI stores voxels: nibabel writes such arrays straight, others through a strided copy slice by
+    # slice (0.1 s of a 1 mm head's write). The masks stay in C order: the stages read them, faster so.
+    probseg = new_img_like(prepared.img, on_grid(inferred.sub, inferred.probability, inferred.shape, order="F"))
+    mask_img = new_img_like(prepared.img, lesions.mask)
     return SegmentationResult(probseg=probseg, mask=mask_img, brain_mask=prepared.brain_mask,
                               lesion_ml=lesions.lesion_ml, etiv_ml=float(prepared.etiv_ml), alignment=prepared.alignment,
                               regions=regional.table, metadata=metadata,

@@ -105,7 +105,8 @@ def describe(prepared, content: dict, settings, loaded, lesions, regional, detai
     Parameters
     ----------
     prepared : wmhkit.preprocess.PreparedT1
-        Stage 2's prepared T1 (``content``: its content check).
+        Stage 2's prepared T1 (``content``: its content check), on the input grid (after
+        :func:`wmhkit.segmentation.pipeline.to_input` for a run on a working grid).
     settings, loaded
         Stage 1's settled options and model (None for the baseline).
     lesions, regional
@@ -119,6 +120,7 @@ def describe(prepared, content: dict, settings, loaded, lesions, regional, detai
     from wmhkit.io import code_fingerprint, library_versions, voxel_volume_ml
 
     alignment, etiv_ml = prepared.alignment, float(prepared.etiv_ml)
+    working = getattr(prepared, "working", None)
     brain_voxels = int(np.count_nonzero(np.asanyarray(prepared.brain_mask.dataobj)))
     wall, cpu = timer.totals()
     timings = {**timer.wall_s, "prepare_stages": {k: round(float(v), 3) for k, v in dict(prepared.timings or {}).items()},
@@ -136,6 +138,8 @@ def describe(prepared, content: dict, settings, loaded, lesions, regional, detai
         "model": _model_description(settings, loaded),
         "lesion_ml": round(lesions.lesion_ml, 4),
         "lesion_count": int(lesions.count),
+        "working_voxel_mm": None if working is None else [round(v, 4) for v in working.voxel_mm],
+        "working_lesion_ml": None if getattr(lesions, "working_ml", None) is None else round(lesions.working_ml, 4),
         "etiv_ml": round(etiv_ml, 2),
         "etiv_source": getattr(prepared, "etiv_source", "wmhkit"),
         "etiv_ml_wmhkit": None if getattr(prepared, "etiv_ml_wmhkit", None) is None else round(prepared.etiv_ml_wmhkit, 2),

@@ -11,6 +11,9 @@
   ``shape``, ``voxel_size_mm``, ``orientation`` (e.g. "LAS"), ``dtype``;
 * ``model``: ``name``, ``version``, ``file``, ``sha256``, ``architecture``;
 * ``lesion_ml``, ``lesion_count``, ``etiv_ml``, ``brain_ml``, ``lesion_percent_of_etiv``;
+  ``working_voxel_mm`` and ``working_lesion_ml``: for inputs finer than 0.85 mm, the working
+  grid's voxel size and the lesion volume on it, which the lesion and regional tables sum to
+  (``lesion_ml`` is the written mask's volume: :mod:`wmhkit.segmentation.input_grid`), else null;
   ``etiv_source`` ("wmhkit", or "freesurfer" when ``segment(aseg=...)`` found FreeSurfer's
   ``stats/aseg.stats``: ``etiv_ml`` is then FreeSurfer's and ``etiv_ml_wmhkit`` wmhkit's own, else null);
 * ``thresholds``: ``probability``, ``min_lesion_mm3``, ``envelope_wm_prior``,
@@ -21,7 +24,8 @@
   the regional step failed), ``regions_anatomy`` ("mni_atlas", or "aseg:<file name>" for
   ``segment(aseg=...)``: :mod:`wmhkit.regions.aseg`);
 * ``timings_s``: wall seconds per stage of :func:`wmhkit.segment` (``load``, ``prepare``,
-  ``infer``, ``postprocess``, ``quantify``, ``write``; see :mod:`wmhkit.segmentation.pipeline`),
+  ``infer``, ``postprocess``, ``quantify``, ``to_input`` (working-grid runs only), ``write``; see
+  :mod:`wmhkit.segmentation.pipeline`),
   ``total`` and ``prepare_stages`` (:func:`wmhkit.preprocess.prepare_t1`'s own steps);
 * ``cpu_s``: CPU seconds per stage (all threads; barely changed by other jobs on the machine);
 * ``peak_rss_gb_after``: the process's peak resident memory (GB) after each stage;

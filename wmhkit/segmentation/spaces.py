@@ -66,6 +66,11 @@ class Grid:
         """
         raise NotImplementedError
 
+    def to_image(self, probability: np.ndarray, img) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
+        """The probability sampled straight onto another grid of the subject (``img``'s), where it is non-zero;
+        None when this grid has no more direct way there than through :meth:`to_input`."""
+        return None
+
     def to_input_grid(self, probability: np.ndarray) -> np.ndarray:
         """The probability on the whole input grid (float32, 0 outside :meth:`to_input`'s box)."""
         sub, part = self.to_input(probability)
@@ -77,9 +82,10 @@ class Grid:
         raise NotImplementedError
 
 
-def on_grid(sub: tuple[slice, slice, slice], part: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``part`` placed at ``sub`` in a zero array of ``shape`` (its dtype)."""
-    out = np.zeros(tuple(shape[:3]), dtype=part.dtype)
+def on_grid(sub: tuple[slice, slice, slice], part: np.ndarray, shape: tuple[int, ...], *,
+            order: str = "C") -> np.ndarray:
+    """``part`` placed at ``sub`` in a zero array of ``shape`` (its dtype; memory ``order`` "C" or "F")."""
+    out = np.zeros(tuple(shape[:3]), dtype=part.dtype, order=order)
     out[sub] = part
     return out
 
