@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         "",
         environment_line(),
         "",
-        "The default model (0.5.1) saw the 1p75mm and 1mm heads in training, with inserted lesions; the 0p7mm "
+        "The default model saw the 1p75mm and 1mm heads in training, with inserted lesions; the 0p7mm "
         "(3 T MPRAGE, held out of every training run) and colin27 heads are new to it.",
         "",
     ]

@@ -43,6 +43,7 @@ PHANTOM_CACHE = Path(os.environ.get("WMHKIT_BENCH_PHANTOMS", Path(tempfile.gette
 METHOD_OPTIONS = {"model": {"method": "model"}, "model_subject": {"method": "model", "space": "subject"},
                   "model_mni": {"method": "model", "space": "mni"},
                   "model_flip": {"method": "model", "flip_average": True},
+                  "model_peak09": {"method": "model", "min_peak_probability": 0.9},
                   "baseline": {"method": "baseline"}}
 METRICS = ("dice", "lesion_recall", "lesion_f1", "avd_percent", "hd95_mm")
 

@@ -60,12 +60,28 @@ def lesioned_case(head_path: Path, mask_path: Path, contrast: float, work: Path)
     return t1_out, nib.load(mask_out)
 
 
+def darkening_percent(head_path: Path, t1_path: Path, reference) -> float:
+    """Median darkening (% of the unmodified head's intensity) inside the placed mask.
+
+    The contrast share is relative to each head's own white-to-grey-matter gap, so the same share
+    darkens a low-contrast head (Colin27) less than a 3 T MPRAGE; this is what the network sees.
+    """
+    import nibabel as nib
+
+    inside = np.asanyarray(reference.dataobj) > 0
+    if not inside.any():
+        return float("nan")
+    before = np.asanyarray(nib.load(head_path).dataobj, dtype=np.float32)[inside]
+    after = np.asanyarray(nib.load(t1_path).dataobj, dtype=np.float32)[inside]
+    return round(float(np.median(100.0 * (before - after) / np.maximum(before, 1e-6))), 1)
+
+
 def swept_mask(result, threshold: float):
     """The lesion mask at ``threshold`` from a result segmented at a lower threshold (>= 5 mm^3 lesions).
 
     The probability map is 0 where the cortex-contact rule removed a candidate at the run's
     threshold, so this is what a run at ``threshold`` gives, up to candidates the rule would
-    judge differently at the higher threshold.
+    judge differently at the higher threshold. The run's peak-probability rule is applied too.
     """
     import nibabel as nib
 
@@ -73,7 +89,8 @@ def swept_mask(result, threshold: float):
 
     probability = np.asanyarray(result.probseg.dataobj, dtype=np.float32)
     voxel_mm3 = float(abs(np.linalg.det(result.probseg.affine[:3, :3])))
-    mask = threshold_and_clean(probability, voxel_mm3, threshold, 5.0)[0]
+    min_peak = result.metadata.get("thresholds", {}).get("min_peak_probability")
+    mask = threshold_and_clean(probability, voxel_mm3, threshold, 5.0, min_peak)[0]
     return nib.Nifti1Image(mask, result.probseg.affine)
 
 
@@ -112,6 +129,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="default", help="model name or .pt path for the model methods")
     parser.add_argument("--contrasts", nargs="+", type=float, default=[0.2, 0.4, 0.7])
     parser.add_argument("--masks", nargs="*", default=None, help="mask stems (default: the held-out masks)")
+    parser.add_argument("--heads", nargs="*", default=None,
+                        help="head stems (default: the held-out head); a head seen in training measures"
+                             " the contrast and load apart from the unseen anatomy")
     parser.add_argument("--no-healthy", action="store_true", help="skip the unmodified heads")
     parser.add_argument("--thresholds", nargs="*", type=float, default=None,
                         help="model methods: segment once at the lowest and score every threshold from the"
@@ -134,7 +154,8 @@ def main(argv=None) -> int:
     masks = real_mask_paths(role="all" if args.masks else "held_out")
     if args.masks:
         masks = [m for m in masks if stem(m) in args.masks]
-    heads = [h for h in sorted(REAL.glob("*.nii*")) if stem(h) in HELD_OUT_HEADS]
+    wanted_heads = set(args.heads) if args.heads else set(HELD_OUT_HEADS)
+    heads = [h for h in sorted(REAL.glob("*.nii*")) if stem(h) in wanted_heads]
     if not masks or not heads:
         print("semi_real: the real masks or the held-out head are missing (../shared/data); nothing to do.")
         return 1
@@ -148,6 +169,7 @@ def main(argv=None) -> int:
         for mask in masks:
             for contrast in args.contrasts:
                 t1_path, reference = lesioned_case(head, mask, contrast, work)
+                darkening = darkening_percent(head, t1_path, reference)
                 for method in args.method:
                     started = time.perf_counter()
                     sweep = args.thresholds if args.thresholds and method != "baseline" else [None]
@@ -157,7 +179,8 @@ def main(argv=None) -> int:
                     for threshold in sweep:
                         found = result.mask if threshold is None else swept_mask(result, threshold)
                         scores = evaluate_segmentation(reference, found)
-                        rows.append({"head": stem(head), "mask": stem(mask), "contrast": contrast, "method": method,
+                        rows.append({"head": stem(head), "mask": stem(mask), "contrast": contrast,
+                                     "darkening_percent": darkening, "method": method,
                                      "threshold": threshold if threshold is not None else result.metadata.get(
                                          "thresholds", {}).get("probability", np.nan),
                                      "seconds": seconds, **scores})
@@ -196,6 +219,8 @@ def write_table(table: pd.DataFrame, healthy: pd.DataFrame, args) -> Path:
     def summary(by) -> str:
         grouped = table.groupby(by, observed=True)[list(metrics)].mean().round(3)
         grouped["cases"] = table.groupby(by, observed=True).size()
+        if "darkening_percent" in table:
+            grouped.insert(0, "darkening %", table.groupby(by, observed=True)["darkening_percent"].median().round(1))
         return markdown_table(grouped.rename(columns=metrics).reset_index())
 
     lines = [
@@ -206,7 +231,9 @@ def write_table(table: pd.DataFrame, healthy: pd.DataFrame, args) -> Path:
         environment_line(),
         "",
         f"Model: `{args.model}`. Contrast: share of the local white-to-grey-matter gap the lesions darken the"
-        " T1 by (soft borders). Reference: the placed mask on the head's grid. Means over cases.",
+        " T1 by (soft borders); darkening %: the median darkening inside the mask, as a share of the unmodified"
+        " head's intensity (what the network sees; medians over cases). Reference: the placed mask on the head's"
+        " grid. Means over cases.",
         "",
         "## By method",
         "",
@@ -222,8 +249,9 @@ def write_table(table: pd.DataFrame, healthy: pd.DataFrame, args) -> Path:
         "",
         "## Every case",
         "",
-        markdown_table(table[["mask", "contrast", "method", "threshold", "reference_ml", "prediction_ml", "dice", "lesion_recall",
-                              "lesion_f1", "avd_percent"]].round(3)),
+        markdown_table(table[[c for c in ["head", "mask", "contrast", "darkening_percent", "method", "threshold", "reference_ml",
+                                          "prediction_ml", "dice", "lesion_recall", "lesion_f1", "avd_percent"]
+                              if c in table]].round(3)),
         "",
     ]
     if len(healthy):

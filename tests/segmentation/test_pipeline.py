@@ -302,6 +302,34 @@ def test_the_model_declares_flip_averaging(phantom_2mm, tmp_path):
     assert np.allclose(_data(forced_off.probseg), _data(plain.probseg), atol=1e-6)
 
 
+def test_the_model_declares_a_peak_probability(phantom_2mm, tmp_path):
+    torch = pytest.importorskip("torch")
+    from wmhkit.segmentation.network import build_network, save_checkpoint
+
+    torch.manual_seed(3)
+    config = {"base_channels": 4, "levels": 2, "in_slices": 3}
+    net = build_network(config)
+    plain_path = save_checkpoint(tmp_path / "plain.pt", net, config, {"version": "p-1"})
+    plain = segment(phantom_2mm.t1, model=plain_path, regions=False, threshold=0.3, max_cortex_contact=1)
+    probability, plain_mask = _data(plain.probseg), _data(plain.mask) > 0
+    assert plain.metadata["thresholds"]["min_peak_probability"] is None
+    # A peak between the weakest and the strongest lesion's maximum: some lesions go, none are cut.
+    from scipy import ndimage
+    labels, count = ndimage.label(plain_mask, structure=np.ones((3, 3, 3)))
+    peaks = ndimage.maximum(probability, labels, index=np.arange(1, count + 1))
+    assert count >= 2 and peaks.min() < peaks.max()
+    peak = float((peaks.min() + peaks.max()) / 2)
+    declared = save_checkpoint(tmp_path / "peak.pt", net, config, {"version": "k-1", "peak_threshold": peak})
+    ruled = segment(phantom_2mm.t1, model=declared, regions=False, threshold=0.3, max_cortex_contact=1)
+    assert ruled.metadata["thresholds"]["min_peak_probability"] == pytest.approx(peak)
+    ruled_mask = _data(ruled.mask) > 0
+    assert np.array_equal(ruled_mask, np.isin(labels, 1 + np.flatnonzero(peaks >= peak)))
+    assert 0 < ruled.lesion_ml < plain.lesion_ml
+    off = segment(phantom_2mm.t1, model=declared, regions=False, threshold=0.3, max_cortex_contact=1,
+                  min_peak_probability=0)
+    assert np.array_equal(_data(off.mask) > 0, plain_mask)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("space", ["subject", "mni"])
 def test_cortex_contact_rule_only_removes(phantom_2mm, tmp_path, space):

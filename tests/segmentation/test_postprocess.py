@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wmhkit.errors import OptionError
-from wmhkit.segmentation.postprocess import check_options, lesion_table, threshold_and_clean
+from wmhkit.segmentation.postprocess import check_min_peak, check_options, lesion_table, threshold_and_clean
 
 
 def _blobs():
@@ -64,3 +64,19 @@ def test_bad_options_refused(threshold, size):
     with pytest.raises(OptionError) as info:
         check_options(threshold, size)
     assert str(info.value).endswith(".")
+
+
+def test_min_peak_drops_clusters_without_a_confident_core():
+    p = _blobs()
+    p[3, 3, 3] = 0.97  # the 27-voxel blob has a confident core; the 0.6 blob has none
+    mask, _, n = threshold_and_clean(p, 1.0, 0.5, 8.0, min_peak=0.95)
+    assert n == 1 and int(mask.sum()) == 27  # kept whole down to the threshold, not only its core
+    assert threshold_and_clean(p, 1.0, 0.5, 8.0, min_peak=0.5)[2] == 2  # at or below the threshold: no rule
+    assert threshold_and_clean(p, 1.0, 0.5, 8.0, min_peak=None)[2] == 2
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1, "x"])
+def test_bad_min_peak_refused(value):
+    with pytest.raises(OptionError, match="min-peak-probability"):
+        check_min_peak(value)
+    assert check_min_peak(None) is None and check_min_peak(0) == 0.0

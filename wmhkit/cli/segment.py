@@ -82,6 +82,14 @@ def register(subparsers) -> None:
         help="drop the network's lesions whose shell touches the cortex over more than SHARE, 0-1 "
         "(default 0.2; 1 turns the rule off)",
     )
+    parser.add_argument(
+        "--min-peak-probability",
+        type=float,
+        default=None,
+        metavar="P",
+        help="keep a lesion only when its probability reaches P somewhere, 0-1 (default: the model's own, 0.9 "
+        "for the shipped model; 0 turns the rule off)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device for the network: cpu (default) or cuda")
     parser.add_argument("--no-regions", action="store_true", help="skip the regional table")
     parser.add_argument(
@@ -110,9 +118,10 @@ def run(args: argparse.Namespace) -> int:
     from wmhkit.segmentation import segment
     from wmhkit.segmentation.cortex import check_max_contact
     from wmhkit.segmentation.models import model_path
-    from wmhkit.segmentation.postprocess import check_options
+    from wmhkit.segmentation.postprocess import check_min_peak, check_options
 
     check_options(args.threshold, args.min_lesion_mm3)
+    check_min_peak(args.min_peak_probability)
     check_max_contact(args.max_cortex_contact)
     asegs = _asegs(args)
     out_dir = Path(args.out)
@@ -137,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
                 space=args.space,
                 flip_average=args.flip_average,
                 max_cortex_contact=args.max_cortex_contact,
+                min_peak_probability=args.min_peak_probability,
                 force=args.force,
                 aseg=aseg,
             )

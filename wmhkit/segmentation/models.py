@@ -95,6 +95,12 @@ class LoadedModel:
         return str(self.metadata.get("space") or "mni")
 
     @property
+    def peak_threshold(self) -> float | None:
+        """The probability a lesion must reach somewhere (``metadata["peak_threshold"]``), else None (no such rule)."""
+        declared = self.metadata.get("peak_threshold")
+        return float(declared) if declared else None
+
+    @property
     def flip_threshold(self) -> float:
         """The threshold tuned for flip-averaged maps (``metadata["flip_threshold"]``), else :attr:`threshold`."""
         declared = self.metadata.get("flip_threshold")

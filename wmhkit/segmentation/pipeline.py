@@ -37,7 +37,7 @@ import numpy as np
 
 from wmhkit.errors import OptionError
 from wmhkit.segmentation.models import DEFAULT_MODEL, LoadedModel, load_model
-from wmhkit.segmentation.postprocess import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, check_options
+from wmhkit.segmentation.postprocess import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, check_min_peak, check_options
 from wmhkit.segmentation.record import BASELINE_VERSION, StageTimer, describe
 from wmhkit.segmentation.result import SegmentationResult
 from wmhkit.segmentation.spaces import SPACES, on_grid
@@ -62,6 +62,7 @@ class Settings:
     flip_average: bool
     max_cortex_contact: float
     device: str
+    min_peak: float | None = None
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Regional:
 
 
 def load(*, method: str, model, device: str, threshold, min_lesion_mm3, space, flip_average,
-         max_cortex_contact) -> tuple[Settings, LoadedModel | None]:
+         max_cortex_contact, min_peak_probability=None) -> tuple[Settings, LoadedModel | None]:
     """Stage 1: check the options, load the network (``method="model"``) and settle its defaults.
 
     Raises :class:`~wmhkit.errors.OptionError` for an option out of range (before anything is
@@ -114,16 +115,20 @@ def load(*, method: str, model, device: str, threshold, min_lesion_mm3, space, f
 
     threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
     max_cortex_contact = check_max_contact(max_cortex_contact)
+    min_peak = check_min_peak(min_peak_probability)
     if method != "model":  # the baseline has no network to place: always the MNI grid
         return Settings(method, "mni", DEFAULT_THRESHOLD if threshold is None else threshold, min_lesion_mm3, False,
-                        max_cortex_contact, "cpu"), None
+                        max_cortex_contact, "cpu", min_peak), None
     # Loaded before the preprocessing (a missing model fails first), and not in a thread beside
     # it: importing torch there holds the GIL and slowed the preprocessing down.
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
     flip = loaded.flip_average if flip_average is None else bool(flip_average)
     if threshold is None:  # flip-averaged maps are smoother: the model may declare its own threshold for them
         threshold = loaded.flip_threshold if flip else loaded.threshold
-    return Settings(method, space or loaded.space, threshold, min_lesion_mm3, flip, max_cortex_contact, device), loaded
+    if min_peak is None:
+        min_peak = loaded.peak_threshold
+    return Settings(method, space or loaded.space, threshold, min_lesion_mm3, flip, max_cortex_contact, device,
+                    min_peak), loaded
 
 
 def prepare(img, *, force: bool = False, aseg=None):
@@ -175,7 +180,8 @@ def postprocess(inferred: Inferred, img, settings: Settings) -> Lesions:
     from wmhkit.segmentation.postprocess import lesion_table, threshold_and_clean
 
     sub, part, voxel_ml = inferred.sub, inferred.probability, voxel_volume_ml(img)
-    sub_mask, labels, count = threshold_and_clean(part, voxel_ml * 1000.0, settings.threshold, settings.min_lesion_mm3)
+    sub_mask, labels, count = threshold_and_clean(part, voxel_ml * 1000.0, settings.threshold, settings.min_lesion_mm3,
+                                                  settings.min_peak)
     sub_affine = np.asarray(img.affine, float).copy()
     sub_affine[:3, 3] += sub_affine[:3, :3] @ np.array([s.start for s in sub], float)
     table = lesion_table(labels, part, sub_affine, voxel_ml * 1000.0)
@@ -238,7 +244,8 @@ def to_input(prepared, inferred: Inferred, lesions: Lesions, settings: Settings)
 def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float | None = None,
             min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3, device: str = "cpu", regions: bool = True,
             subject: str | None = None, space: str | None = None, flip_average: bool | None = None,
-            max_cortex_contact: float | None = None, force: bool = False, aseg=None) -> SegmentationResult:
+            max_cortex_contact: float | None = None, force: bool = False, aseg=None,
+            min_peak_probability: float | None = None) -> SegmentationResult:
     """Segment white-matter hyperintensities in a 3D T1-weighted image.
 
     Parameters
@@ -261,24 +268,25 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     device : str, default "cpu"
         Torch device for the network (``"cuda"`` where present).
     regions : bool, default True
-        Compute the regional table with :func:`wmhkit.regions.quantify_subject`.
+        Compute the regional table (:func:`wmhkit.regions.quantify_subject`).
     subject : str, optional
         Subject label for the tables; default the input's file stem.
     space : {"mni", "subject"}, optional
         Where the network runs (:mod:`wmhkit.segmentation.spaces`): the MNI 1 mm grid, or the input's own
         voxels. Default: the model's (``LoadedModel.space``, else "mni"). The baseline always runs on the MNI grid.
     flip_average : bool, optional
-        Average the network's probability with its probability on the left-right mirrored T1 (twice the
-        inference time, a little more accurate). Default: ``LoadedModel.flip_average`` (off for the shipped model).
+        Average with the network's map of the left-right mirrored T1 (slower, a little more accurate);
+        default ``LoadedModel.flip_average`` (off for the shipped model).
     max_cortex_contact : float, optional
         The network's lesions whose one-voxel shell touches the cortex (grey matter connected to the brain
         surface) over more than this share are removed (:mod:`wmhkit.segmentation.cortex`); default 0.2, 1 is off.
     force : bool, default False
-        Segment an image that does not look like a brain T1 anyway (``--force``); the override
-        is recorded under ``content_check`` in the JSON (:mod:`wmhkit.preprocess.content_check`).
+        Segment an image that does not look like a brain T1 anyway; recorded in the JSON (``content_check``).
     aseg : str or os.PathLike, optional
         The subject's FreeSurfer aseg/aparc+aseg or SynthSeg labels: they drive the regions (:mod:`wmhkit.regions.aseg`),
         and FreeSurfer's eTIV replaces wmhkit's when ``../stats/aseg.stats`` is found (JSON ``etiv_source``).
+    min_peak_probability : float, optional
+        Keep a lesion only where its probability reaches this somewhere (0: off); default the model's own, if any.
 
     Returns
     -------
@@ -288,15 +296,13 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     Raises
     ------
     wmhkit.errors.InputImageError, wmhkit.errors.ModelError, wmhkit.errors.OptionError
-        The image cannot be used (or is no brain T1 and ``force`` is False); the model is missing or unreadable; an
-        option is out of range.
+        Unusable image (or no brain T1 and ``force`` False); missing or unreadable model; option out of range.
     """
     from wmhkit.io import bids_stem, new_img_like, source_path
-
     timer = StageTimer()
     settings, loaded = load(method=method, model=model, device=device, threshold=threshold,
                             min_lesion_mm3=min_lesion_mm3, space=space, flip_average=flip_average,
-                            max_cortex_contact=max_cortex_contact)
+                            max_cortex_contact=max_cortex_contact, min_peak_probability=min_peak_probability)
     timer.lap("load")
     prepared, content = prepare(img, force=force, aseg=aseg)
     timer.lap("prepare")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_THRESHOLD",
     "DEFAULT_MIN_LESION_MM3",
+    "check_min_peak",
     "threshold_and_clean",
     "lesion_table",
     "check_options",
@@ -65,10 +66,30 @@ def check_options(threshold: float | None, min_lesion_mm3: float) -> tuple[float
     return threshold, min_lesion_mm3
 
 
+def check_min_peak(min_peak: float | None) -> float | None:
+    """Validate the peak-probability option (None stays None: the model's own value is used).
+
+    Raises
+    ------
+    wmhkit.errors.OptionError
+        When ``min_peak`` is not a number in [0, 1).
+    """
+    if min_peak is None:
+        return None
+    try:
+        min_peak = float(min_peak)
+    except (TypeError, ValueError):
+        raise OptionError("Option --min-peak-probability must be a number between 0 and 1.") from None
+    if not 0.0 <= min_peak < 1.0:
+        raise OptionError(f"Option --min-peak-probability {min_peak:g} must lie in [0, 1); 0 turns the rule off.")
+    return min_peak
+
+
 def threshold_and_clean(
-    probability: np.ndarray, voxel_mm3: float, threshold: float, min_lesion_mm3: float
+    probability: np.ndarray, voxel_mm3: float, threshold: float, min_lesion_mm3: float,
+    min_peak: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Binarise a probability map and drop clusters smaller than ``min_lesion_mm3``.
+    """Binarise a probability map and drop clusters smaller than ``min_lesion_mm3`` or never confident.
 
     Parameters
     ----------
@@ -80,6 +101,10 @@ def threshold_and_clean(
         Voxels with ``probability >= threshold`` are candidates.
     min_lesion_mm3 : float
         Smallest kept cluster (mm^3); 0 keeps every cluster.
+    min_peak : float, optional
+        A kept cluster must reach this probability somewhere (hysteresis: lesions grow from
+        confident cores down to ``threshold``, faint specks without a core are dropped). Default
+        None (or anything at or below ``threshold``): no such rule.
 
     Returns
     -------
@@ -96,6 +121,9 @@ def threshold_and_clean(
     >>> mask, labels, n = threshold_and_clean(p, 1.0, 0.5, 5.0)
     >>> int(mask.sum()), n
     (8, 1)
+    >>> p[4, 4:6, 5:8] = 0.6                     # a 6-voxel cluster that never reaches 0.85
+    >>> int(threshold_and_clean(p, 1.0, 0.5, 5.0)[2]), int(threshold_and_clean(p, 1.0, 0.5, 5.0, min_peak=0.85)[2])
+    (2, 1)
     """
     from scipy import ndimage
 
@@ -107,6 +135,8 @@ def threshold_and_clean(
         return np.zeros(probability.shape, np.uint8), labels.astype(np.int32), 0
     sizes_mm3 = label_sizes(labels, count)[1:] * float(voxel_mm3)
     keep = sizes_mm3 >= float(min_lesion_mm3)
+    if min_peak is not None and min_peak > threshold:
+        keep &= ndimage.maximum(probability, labels, index=np.arange(1, count + 1)) >= min_peak
     new_ids = np.zeros(count + 1, dtype=np.int32)
     new_ids[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     relabelled = lookup(new_ids, labels)

@@ -69,6 +69,7 @@ def _thresholds(settings, details: dict) -> dict:
 
     out = {
         "probability": settings.threshold,
+        "min_peak_probability": settings.min_peak,
         "min_lesion_mm3": settings.min_lesion_mm3,
         "envelope_wm_prior": atlas.ENVELOPE_WM_PRIOR,
         "envelope_dilation_mm": atlas.ENVELOPE_DILATION_MM,
