@@ -19,6 +19,7 @@ Writes ``benchmarks/results/semi_real<S>.md`` and ``.csv`` and an overlay of one
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -60,6 +61,14 @@ def lesioned_case(head_path: Path, mask_path: Path, contrast: float, work: Path)
     return t1_out, nib.load(mask_out)
 
 
+@functools.lru_cache(maxsize=1)
+def _head_voxels(head_path: Path) -> np.ndarray:
+    """The unmodified head's voxels, read once for all the masks and contrasts placed in it."""
+    import nibabel as nib
+
+    return np.asanyarray(nib.load(head_path).dataobj, dtype=np.float32)
+
+
 def darkening_percent(head_path: Path, t1_path: Path, reference) -> float:
     """Median darkening (% of the unmodified head's intensity) inside the placed mask.
 
@@ -71,7 +80,7 @@ def darkening_percent(head_path: Path, t1_path: Path, reference) -> float:
     inside = np.asanyarray(reference.dataobj) > 0
     if not inside.any():
         return float("nan")
-    before = np.asanyarray(nib.load(head_path).dataobj, dtype=np.float32)[inside]
+    before = _head_voxels(Path(head_path))[inside]
     after = np.asanyarray(nib.load(t1_path).dataobj, dtype=np.float32)[inside]
     return round(float(np.median(100.0 * (before - after) / np.maximum(before, 1e-6))), 1)
 

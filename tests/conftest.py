@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -50,3 +52,15 @@ def real_t1_1p75mm() -> Path:
 def real_t1_1mm() -> Path:
     """The 256^3 1 mm LIA conformed head; skips when ../shared is absent."""
     return _real_t1("head_t1_conformed_1mm.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def benchmark_script(request):
+    """Import the script of ``benchmarks/`` named by the test module's ``BENCHMARK`` (it imports its siblings
+    by name, so the folder stays on ``sys.path`` for the module's tests)."""
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module(request.module.BENCHMARK)
+    finally:
+        sys.path.remove(folder)

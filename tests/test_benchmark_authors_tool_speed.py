@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARK = "authors_tool_speed"
 
 
 @pytest.fixture(scope="module")
-def speed():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("authors_tool_speed")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+def speed(benchmark_script):
+    return benchmark_script
 
 
 TIME_V = """ Saving scalars stats as t1_wmh_in_lrois.csv

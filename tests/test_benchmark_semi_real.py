@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from argparse import Namespace
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARK = "semi_real"
 
 
 @pytest.fixture(scope="module")
-def semi_real():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("semi_real")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+def semi_real(benchmark_script):
+    return benchmark_script
 
 
 def test_darkening_percent_is_the_median_inside_the_mask(semi_real, tmp_path):

@@ -41,3 +41,21 @@ def tiny_model_path(tmp_path_factory):
 def save(img: nib.Nifti1Image, path):
     nib.save(img, str(path))
     return path
+
+
+@pytest.fixture
+def random_checkpoint(tmp_path):
+    """Save a random network (4 channels, 2 levels: wide enough not to be constant) as ``tmp_path/name``.
+
+    ``random_checkpoint(name, seed, **metadata)`` returns the path; the same seed gives the same weights,
+    so checkpoints that differ only in their metadata can be compared.
+    """
+    torch = pytest.importorskip("torch")
+    from wmhkit.segmentation.network import build_network, save_checkpoint
+
+    def save(name: str, seed: int, **metadata):
+        torch.manual_seed(seed)
+        config = {"base_channels": 4, "levels": 2, "in_slices": 3}
+        return save_checkpoint(tmp_path / name, build_network(config), config, metadata)
+
+    return save

@@ -278,16 +278,9 @@ def test_the_model_declares_its_threshold(phantom_2mm, tiny_model_path, tmp_path
     assert segment(phantom_2mm.t1, method="baseline", regions=False).metadata["thresholds"]["probability"] == 0.5
 
 
-def test_the_model_declares_flip_averaging(phantom_2mm, tmp_path):
-    torch = pytest.importorskip("torch")
-    from wmhkit.segmentation.network import build_network, save_checkpoint
-
-    torch.manual_seed(3)
-    config = {"base_channels": 4, "levels": 2, "in_slices": 3}  # wide enough not to be constant
-    net = build_network(config)
-    plain_path = save_checkpoint(tmp_path / "plain.pt", net, config, {"version": "p-1"})
-    declared = save_checkpoint(tmp_path / "flip.pt", net, config,
-                               {"version": "f-1", "flip_average": True, "flip_threshold": 0.7})
+def test_the_model_declares_flip_averaging(phantom_2mm, random_checkpoint):
+    plain_path = random_checkpoint("plain.pt", 3, version="p-1")
+    declared = random_checkpoint("flip.pt", 3, version="f-1", flip_average=True, flip_threshold=0.7)
     plain = segment(phantom_2mm.t1, model=plain_path, regions=False)
     assert plain.metadata["flip_average"] is False
     flipped = segment(phantom_2mm.t1, model=declared, regions=False)
@@ -302,14 +295,8 @@ def test_the_model_declares_flip_averaging(phantom_2mm, tmp_path):
     assert np.allclose(_data(forced_off.probseg), _data(plain.probseg), atol=1e-6)
 
 
-def test_the_model_declares_a_peak_probability(phantom_2mm, tmp_path):
-    torch = pytest.importorskip("torch")
-    from wmhkit.segmentation.network import build_network, save_checkpoint
-
-    torch.manual_seed(3)
-    config = {"base_channels": 4, "levels": 2, "in_slices": 3}
-    net = build_network(config)
-    plain_path = save_checkpoint(tmp_path / "plain.pt", net, config, {"version": "p-1"})
+def test_the_model_declares_a_peak_probability(phantom_2mm, random_checkpoint):
+    plain_path = random_checkpoint("plain.pt", 3, version="p-1")
     plain = segment(phantom_2mm.t1, model=plain_path, regions=False, threshold=0.3, max_cortex_contact=1)
     probability, plain_mask = _data(plain.probseg), _data(plain.mask) > 0
     assert plain.metadata["thresholds"]["min_peak_probability"] is None
@@ -319,7 +306,7 @@ def test_the_model_declares_a_peak_probability(phantom_2mm, tmp_path):
     peaks = ndimage.maximum(probability, labels, index=np.arange(1, count + 1))
     assert count >= 2 and peaks.min() < peaks.max()
     peak = float((peaks.min() + peaks.max()) / 2)
-    declared = save_checkpoint(tmp_path / "peak.pt", net, config, {"version": "k-1", "peak_threshold": peak})
+    declared = random_checkpoint("peak.pt", 3, version="k-1", peak_threshold=peak)
     ruled = segment(phantom_2mm.t1, model=declared, regions=False, threshold=0.3, max_cortex_contact=1)
     assert ruled.metadata["thresholds"]["min_peak_probability"] == pytest.approx(peak)
     ruled_mask = _data(ruled.mask) > 0
@@ -332,13 +319,8 @@ def test_the_model_declares_a_peak_probability(phantom_2mm, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("space", ["subject", "mni"])
-def test_cortex_contact_rule_only_removes(phantom_2mm, tmp_path, space):
-    torch = pytest.importorskip("torch")
-    from wmhkit.segmentation.network import build_network, save_checkpoint
-
-    torch.manual_seed(3)
-    config = {"base_channels": 4, "levels": 2, "in_slices": 3}
-    path = save_checkpoint(tmp_path / "plain.pt", build_network(config), config, {"version": "p-1"})
+def test_cortex_contact_rule_only_removes(phantom_2mm, random_checkpoint, space):
+    path = random_checkpoint("plain.pt", 3, version="p-1")
     off = segment(phantom_2mm.t1, model=path, regions=False, space=space, threshold=0.3, max_cortex_contact=1)
     ruled = segment(phantom_2mm.t1, model=path, regions=False, space=space, threshold=0.3)
     assert off.metadata["thresholds"]["cortex_attached_ml"] == 0.0

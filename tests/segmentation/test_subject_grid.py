@@ -86,17 +86,12 @@ def test_segment_records_its_space_and_refuses_unknown_ones(phantom_2mm, tiny_mo
     assert result.mask.shape == phantom_2mm.t1.shape and result.metadata["timings_s"]["infer"] > 0
 
 
-def test_the_model_declares_its_space(phantom_2mm, tmp_path):
-    torch = pytest.importorskip("torch")
+def test_the_model_declares_its_space(phantom_2mm, random_checkpoint):
     from wmhkit.segmentation import segment
     from wmhkit.segmentation.models import load_model
-    from wmhkit.segmentation.network import build_network, save_checkpoint
 
-    torch.manual_seed(4)
-    config = {"base_channels": 4, "levels": 2, "in_slices": 3}
-    net = build_network(config)
-    plain = save_checkpoint(tmp_path / "plain.pt", net, config, {"version": "p-1"})
-    declared = save_checkpoint(tmp_path / "subject.pt", net, config, {"version": "s-1", "space": "subject"})
+    plain = random_checkpoint("plain.pt", 4, version="p-1")
+    declared = random_checkpoint("subject.pt", 4, version="s-1", space="subject")
     assert load_model(plain).space == "mni" and load_model(declared).space == "subject"
     assert segment(phantom_2mm.t1, model=declared, regions=False).metadata["inference_space"] == "subject"
     assert segment(phantom_2mm.t1, model=declared, regions=False, space="mni").metadata["inference_space"] == "mni"

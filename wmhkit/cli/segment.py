@@ -87,8 +87,8 @@ def register(subparsers) -> None:
         type=float,
         default=None,
         metavar="P",
-        help="keep a lesion only when its probability reaches P somewhere, 0-1 (default: the model's own, 0.9 "
-        "for the shipped model; 0 turns the rule off)",
+        help="keep a lesion only when its probability reaches P somewhere, 0-1 (default: the model's own; "
+        "the shipped model declares none; 0 turns the rule off)",
     )
     parser.add_argument("--device", default="cpu", help="torch device for the network: cpu (default) or cuda")
     parser.add_argument("--no-regions", action="store_true", help="skip the regional table")
