@@ -44,6 +44,7 @@ METHOD_OPTIONS = {"model": {"method": "model"}, "model_subject": {"method": "mod
                   "model_mni": {"method": "model", "space": "mni"},
                   "model_flip": {"method": "model", "flip_average": True},
                   "model_peak09": {"method": "model", "min_peak_probability": 0.9},
+                  "model_speck30": {"method": "model", "max_speck_mm3": 30},
                   "baseline": {"method": "baseline"}}
 METRICS = ("dice", "lesion_recall", "lesion_f1", "avd_percent", "hd95_mm")
 
@@ -136,7 +137,7 @@ def summarise(table: pd.DataFrame, args) -> str:
             f"| {method} | {burden} | {len(group)} | {group['dice'].mean():.3f} | {group['lesion_f1'].mean():.3f} | "
             f"{group['avd_percent'].median():.1f} | {group['reference_ml'].mean():.2f} | {group['prediction_ml'].mean():.2f} |"
         )
-    lines += ["", "Per phantom: `benchmarks/results/segment_accuracy.csv`.", ""]
+    lines += ["", f"Per phantom: `benchmarks/results/{args.name}.csv`.", ""]
     return "\n".join(lines)
 
 

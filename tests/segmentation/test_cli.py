@@ -121,3 +121,8 @@ def test_one_bad_input_does_not_stop_the_others(phantom_2mm, tiny_model_path, tm
 def test_bad_cortex_contact_refused(tmp_path, capsys):
     code = main(["segment", str(tmp_path / "x.nii.gz"), "--out", str(tmp_path / "o"), "--max-cortex-contact", "1.5"])
     assert code == 2 and "--max-cortex-contact" in capsys.readouterr().err
+
+
+def test_bad_speck_volume_refused(tmp_path, capsys):
+    code = main(["segment", str(tmp_path / "x.nii.gz"), "--out", str(tmp_path / "o"), "--max-speck-mm3", "-3"])
+    assert code == 2 and "--max-speck-mm3" in capsys.readouterr().err

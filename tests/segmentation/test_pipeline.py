@@ -331,3 +331,31 @@ def test_cortex_contact_rule_only_removes(phantom_2mm, random_checkpoint, space)
     assert "max_cortex_contact" not in segment(phantom_2mm.t1, method="baseline", regions=False).metadata["thresholds"]
     with pytest.raises(OptionError, match="--max-cortex-contact"):
         segment(phantom_2mm.t1, model=path, max_cortex_contact=2)
+
+
+@pytest.mark.slow
+def test_speck_rule_removes_the_perivascular_spaces_the_model_marks():
+    """The shipped model marks CSF-dark tubes drawn into a 1 mm phantom; the speck rule takes
+    a third or more of that back, and only removes (never adds) lesion voxels."""
+    import nibabel as nib
+    from scipy import ndimage
+
+    from wmhkit.synth import TISSUE_LABELS, make_phantom
+    from wmhkit.synth.pvs import add_perivascular_spaces
+
+    phantom = make_phantom(seed=21, voxel_size_mm=1.0, lesion_burden=0.5)
+    wm = nib.Nifti1Image((_data(phantom.tissue) == TISSUE_LABELS["wm"]).astype(np.uint8), phantom.t1.affine)
+    t1, spaces, _ = add_perivascular_spaces(phantom.t1, wm, count=150, seed=1, keep_out_mask=phantom.lesion_mask)
+    ruled = segment(t1, regions=False, max_speck_mm3=30)
+    off = segment(t1, regions=False)  # off unless asked
+    assert ruled.metadata["thresholds"]["max_speck_mm3"] == 30.0 and off.metadata["thresholds"]["max_speck_mm3"] == 0.0
+    assert off.metadata["thresholds"]["csf_dark_specks_ml"] == 0.0
+    on_mask, off_mask = _data(ruled.mask) > 0, _data(off.mask) > 0
+    assert not (on_mask & ~off_mask).any()
+    removed = off_mask & ~on_mask
+    near_spaces = ndimage.binary_dilation(_data(spaces) > 0, iterations=2)
+    assert ruled.metadata["thresholds"]["csf_dark_specks_ml"] > 0.2
+    assert removed.sum() > 0.3 * (off_mask & near_spaces).sum()
+    assert (removed & near_spaces).sum() > 0.6 * removed.sum()
+    with pytest.raises(OptionError, match="--max-speck-mm3"):
+        segment(t1, max_speck_mm3=-1)

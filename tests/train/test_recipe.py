@@ -154,3 +154,21 @@ def test_real_head_case_with_a_real_mask(real_t1_1p75mm):
     assert 1.5 < warped.meta["params"]["head_warp_rms_mm"] < 4.5
     assert not np.asarray(warped.lesion_mni).any()
     assert np.abs(np.asarray(warped.t1) - np.asarray(healthy.t1)).mean() > 0.02
+
+
+def test_perivascular_spaces_drawn_unlabelled_in_phantom_cases():
+    """pvs_count puts spaces in the T1 and nowhere in the label; the draws before it are unchanged."""
+    from wmhkit.train.recipe import draw_acquisition
+
+    drawn = [draw_acquisition(seed, {"pvs_count": [10, 20]}) for seed in range(30)]
+    assert all(10 <= d["pvs_count"] <= 20 for d in drawn)
+    assert all(draw_acquisition(seed)["pvs_count"] == 0 for seed in range(30))
+    assert [d["lesion_burden"] for d in drawn] == [draw_acquisition(s)["lesion_burden"] for s in range(30)]
+    options = {**OPTIONS, "space": "subject"}
+    plain = phantom_case(4321, options)
+    spaced = phantom_case(4321, {**options, "pvs_count": [60, 60]})
+    assert spaced.meta["params"]["pvs_count"] == 60 and spaced.meta["params"]["pvs_ml"] > 0
+    np.testing.assert_array_equal(np.asarray(spaced.label), np.asarray(plain.label))
+    np.testing.assert_array_equal(np.asarray(spaced.lesion_mni), np.asarray(plain.lesion_mni))
+    darker = np.asarray(plain.t1, np.float32) - np.asarray(spaced.t1, np.float32)
+    assert darker.max() > 0.2 and not (darker[np.asarray(spaced.lesion_mni) > 0] > 1e-3).any()

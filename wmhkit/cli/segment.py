@@ -83,6 +83,14 @@ def register(subparsers) -> None:
         "(default 0.2; 1 turns the rule off)",
     )
     parser.add_argument(
+        "--max-speck-mm3",
+        type=float,
+        default=None,
+        metavar="MM3",
+        help="drop the network's lesions smaller than MM3 whose darkest voxels are as dark as fluid "
+        "(perivascular spaces, lacunes); default 0, off; 30 is the measured setting",
+    )
+    parser.add_argument(
         "--min-peak-probability",
         type=float,
         default=None,
@@ -117,12 +125,14 @@ def run(args: argparse.Namespace) -> int:
     from wmhkit.io import save_converted_t1
     from wmhkit.segmentation import segment
     from wmhkit.segmentation.cortex import check_max_contact
+    from wmhkit.segmentation.mimics import check_max_speck
     from wmhkit.segmentation.models import model_path
     from wmhkit.segmentation.postprocess import check_min_peak, check_options
 
     check_options(args.threshold, args.min_lesion_mm3)
     check_min_peak(args.min_peak_probability)
     check_max_contact(args.max_cortex_contact)
+    check_max_speck(args.max_speck_mm3)
     asegs = _asegs(args)
     out_dir = Path(args.out)
     if args.method == "model":
@@ -147,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
                 flip_average=args.flip_average,
                 max_cortex_contact=args.max_cortex_contact,
                 min_peak_probability=args.min_peak_probability,
+                max_speck_mm3=args.max_speck_mm3,
                 force=args.force,
                 aseg=aseg,
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from wmhkit.segmentation.cortex import MAX_CORTEX_CONTACT, drop_cortex_attached
+from wmhkit.segmentation.mimics import drop_csf_dark_specks
 
 __all__ = ["baseline_probability_on_grid", "network_probability", "predict_envelope_slices"]
 
@@ -52,7 +53,8 @@ def predict_envelope_slices(
 
 def network_probability(grid, net, device: str = "cpu", *, flip_average: bool = False,
                         threshold: float | None = None,
-                        max_cortex_contact: float = MAX_CORTEX_CONTACT) -> tuple[np.ndarray, dict]:
+                        max_cortex_contact: float = MAX_CORTEX_CONTACT,
+                        speck_max_mm3: float = 0.0) -> tuple[np.ndarray, dict]:
     """The network's lesion probability on a grid, 0 outside the white-matter envelope.
 
     Parameters
@@ -69,6 +71,9 @@ def network_probability(grid, net, device: str = "cpu", *, flip_average: bool = 
         are set to 0 (:mod:`wmhkit.segmentation.cortex`).
     max_cortex_contact : float, default 0.2
         The cortex-contact rule's largest allowed share of a lesion's shell (1 turns it off).
+    speck_max_mm3 : float, default 0
+        Candidates smaller than this (mm^3) that are as dark as fluid are set to 0
+        (:mod:`wmhkit.segmentation.mimics`; 0, the default, turns the rule off).
 
     Returns
     -------
@@ -76,7 +81,8 @@ def network_probability(grid, net, device: str = "cpu", *, flip_average: bool = 
         float32 (0-1) on the grid.
     details : dict
         ``cortex_attached_ml``: lesion volume the cortex-contact rule removed (mL, on the grid),
-        when ``threshold`` is given.
+        and ``csf_dark_specks_ml``: the volume the CSF-dark speck rule removed, when ``threshold``
+        is given.
     """
     probability = predict_envelope_slices(net, grid.t1, grid.envelope, device, flip_average=flip_average)
     np.clip(probability, 0.0, 1.0, out=probability)
@@ -86,6 +92,8 @@ def network_probability(grid, net, device: str = "cpu", *, flip_average: bool = 
         dropped = drop_cortex_attached(probability, grid.t1, grid.envelope, grid.ventricle_zone, threshold,
                                        max_cortex_contact)
         details["cortex_attached_ml"] = round(dropped * grid.voxel_mm3 / 1000.0, 4)
+        dropped = drop_csf_dark_specks(probability, grid.t1, threshold, grid.voxel_mm3, max_mm3=speck_max_mm3)
+        details["csf_dark_specks_ml"] = round(dropped * grid.voxel_mm3 / 1000.0, 4)
     return probability, details
 
 

@@ -63,6 +63,7 @@ class Settings:
     max_cortex_contact: float
     device: str
     min_peak: float | None = None
+    max_speck_mm3: float = 0.0
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Regional:
 
 
 def load(*, method: str, model, device: str, threshold, min_lesion_mm3, space, flip_average,
-         max_cortex_contact, min_peak_probability=None) -> tuple[Settings, LoadedModel | None]:
+         max_cortex_contact, min_peak_probability=None, max_speck_mm3=None) -> tuple[Settings, LoadedModel | None]:
     """Stage 1: check the options, load the network (``method="model"``) and settle its defaults.
 
     Raises :class:`~wmhkit.errors.OptionError` for an option out of range (before anything is
@@ -112,13 +113,15 @@ def load(*, method: str, model, device: str, threshold, min_lesion_mm3, space, f
     if space is not None and space not in SPACES:
         raise OptionError(f"Option space={space!r} is unknown; use 'subject' or 'mni'.")
     from wmhkit.segmentation.cortex import check_max_contact
+    from wmhkit.segmentation.mimics import check_max_speck
 
     threshold, min_lesion_mm3 = check_options(threshold, min_lesion_mm3)
     max_cortex_contact = check_max_contact(max_cortex_contact)
     min_peak = check_min_peak(min_peak_probability)
+    max_speck_mm3 = check_max_speck(max_speck_mm3)
     if method != "model":  # the baseline has no network to place: always the MNI grid
         return Settings(method, "mni", DEFAULT_THRESHOLD if threshold is None else threshold, min_lesion_mm3, False,
-                        max_cortex_contact, "cpu", min_peak), None
+                        max_cortex_contact, "cpu", min_peak, max_speck_mm3), None
     # Loaded before the preprocessing (a missing model fails first), and not in a thread beside
     # it: importing torch there holds the GIL and slowed the preprocessing down.
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
@@ -128,7 +131,7 @@ def load(*, method: str, model, device: str, threshold, min_lesion_mm3, space, f
     if min_peak is None:
         min_peak = loaded.peak_threshold
     return Settings(method, space or loaded.space, threshold, min_lesion_mm3, flip, max_cortex_contact, device,
-                    min_peak), loaded
+                    min_peak, max_speck_mm3), loaded
 
 
 def prepare(img, *, force: bool = False, aseg=None):
@@ -163,7 +166,7 @@ def infer(prepared, settings: Settings, loaded: LoadedModel | None) -> Inferred:
     if settings.method == "model":
         probability, details = network_probability(
             grid, loaded.net, settings.device, flip_average=settings.flip_average, threshold=settings.threshold,
-            max_cortex_contact=settings.max_cortex_contact)
+            max_cortex_contact=settings.max_cortex_contact, speck_max_mm3=settings.max_speck_mm3)
     else:
         probability, details = baseline_probability_on_grid(grid)
     sub, part = grid.to_input(probability)
@@ -245,17 +248,16 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
             min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3, device: str = "cpu", regions: bool = True,
             subject: str | None = None, space: str | None = None, flip_average: bool | None = None,
             max_cortex_contact: float | None = None, force: bool = False, aseg=None,
-            min_peak_probability: float | None = None) -> SegmentationResult:
+            min_peak_probability: float | None = None, max_speck_mm3: float | None = None) -> SegmentationResult:
     """Segment white-matter hyperintensities in a 3D T1-weighted image.
 
     Parameters
     ----------
     img : str, os.PathLike or nibabel image
         3D T1 (skull on or off, any orientation, 0.7-1.5 mm isotropic or up to 1 x 1 x 3 mm, any numeric dtype):
-        a NIfTI/MGZ file, a folder holding one DICOM series or ``FOLDER@N`` (:mod:`wmhkit.io.dicom`;
-        :func:`segment_file` writes its converted T1), or an image. Voxels finer than 0.85 mm are sampled once
-        onto a working grid of about 1 mm along the input's axes, where the stages run; the outputs go back
-        onto the input grid (:mod:`wmhkit.segmentation.input_grid`).
+        a NIfTI/MGZ file, a folder holding one DICOM series or ``FOLDER@N`` (:mod:`wmhkit.io.dicom`), or an
+        image. Voxels finer than 0.85 mm are sampled once onto a working grid of about 1 mm along the input's
+        axes, where the stages run; the outputs go back onto the input grid (:mod:`wmhkit.segmentation.input_grid`).
     method : {"model", "baseline"}, default "model"
         The trained network, or the classical training-free baseline.
     model : str, os.PathLike or LoadedModel, default "default"
@@ -270,13 +272,12 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     regions : bool, default True
         Compute the regional table (:func:`wmhkit.regions.quantify_subject`).
     subject : str, optional
-        Subject label for the tables; default the input's file stem.
+        Label for the tables; default the input's file stem.
     space : {"mni", "subject"}, optional
-        Where the network runs (:mod:`wmhkit.segmentation.spaces`): the MNI 1 mm grid, or the input's own
-        voxels. Default: the model's (``LoadedModel.space``, else "mni"). The baseline always runs on the MNI grid.
+        Where the network runs (:mod:`wmhkit.segmentation.spaces`): the MNI 1 mm grid or the input's own voxels;
+        default the model's (``LoadedModel.space``). The baseline always runs on the MNI grid.
     flip_average : bool, optional
-        Average with the network's map of the left-right mirrored T1 (slower, a little more accurate);
-        default ``LoadedModel.flip_average`` (off for the shipped model).
+        Average with the network's map of the mirrored T1 (slower); default ``LoadedModel.flip_average``.
     max_cortex_contact : float, optional
         The network's lesions whose one-voxel shell touches the cortex (grey matter connected to the brain
         surface) over more than this share are removed (:mod:`wmhkit.segmentation.cortex`); default 0.2, 1 is off.
@@ -287,6 +288,9 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
         and FreeSurfer's eTIV replaces wmhkit's when ``../stats/aseg.stats`` is found (JSON ``etiv_source``).
     min_peak_probability : float, optional
         Keep a lesion only where its probability reaches this somewhere (0: off); default the model's own, if any.
+    max_speck_mm3 : float, optional
+        The network's lesions under this volume (mm^3) whose darkest voxels are as dark as fluid (perivascular
+        spaces, lacunes) are removed (:mod:`wmhkit.segmentation.mimics`); default 0 (off), measured at 30.
 
     Returns
     -------
@@ -300,9 +304,9 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     """
     from wmhkit.io import bids_stem, new_img_like, source_path
     timer = StageTimer()
-    settings, loaded = load(method=method, model=model, device=device, threshold=threshold,
-                            min_lesion_mm3=min_lesion_mm3, space=space, flip_average=flip_average,
-                            max_cortex_contact=max_cortex_contact, min_peak_probability=min_peak_probability)
+    settings, loaded = load(method=method, model=model, device=device, threshold=threshold, min_lesion_mm3=min_lesion_mm3,
+                            space=space, flip_average=flip_average, max_cortex_contact=max_cortex_contact,
+                            min_peak_probability=min_peak_probability, max_speck_mm3=max_speck_mm3)
     timer.lap("load")
     prepared, content = prepare(img, force=force, aseg=aseg)
     timer.lap("prepare")
@@ -311,10 +315,8 @@ def segment(img, *, method: str = "model", model=DEFAULT_MODEL, threshold: float
     lesions = postprocess(inferred, prepared.img, settings)
     timer.lap("postprocess")
     stem = bids_stem(source_path(prepared.img) or "image")
-    regional = Regional()
-    if regions:
-        regional = quantify(new_img_like(prepared.img, lesions.mask), prepared, subject or stem, aseg)
-        timer.lap("quantify")
+    regional = quantify(new_img_like(prepared.img, lesions.mask), prepared, subject or stem, aseg) if regions else Regional()
+    timer.lap("quantify")
     if prepared.working is not None:  # run on the working grid: the outputs go back onto the input grid
         prepared, inferred, lesions = to_input(prepared, inferred, lesions, settings)
         timer.lap("to_input")

@@ -65,7 +65,7 @@ def _model_description(settings, loaded) -> dict:
 def _thresholds(settings, details: dict) -> dict:
     from wmhkit.anatomy import atlas
     from wmhkit.preprocess import QUALITY_THRESHOLD
-    from wmhkit.segmentation import cortex
+    from wmhkit.segmentation import cortex, mimics
 
     out = {
         "probability": settings.threshold,
@@ -77,7 +77,8 @@ def _thresholds(settings, details: dict) -> dict:
     }
     if settings.method == "model":  # the network's cortex-contact rule
         out.update(max_cortex_contact=settings.max_cortex_contact, cortex_dark_below=cortex.DARK_BELOW,
-                   cortex_attached_ml=details.get("cortex_attached_ml"))
+                   cortex_attached_ml=details.get("cortex_attached_ml"), max_speck_mm3=settings.max_speck_mm3,
+                   speck_dark_ratio=mimics.SPECK_DARK_RATIO, csf_dark_specks_ml=details.get("csf_dark_specks_ml"))
     elif details:
         out["baseline"] = details
     return out

@@ -64,6 +64,10 @@ PHANTOM_DEFAULTS: dict = {
     # Set per case by wmhkit.train.pipeline.build_cases for data.real_healthy_per_head: the real
     # head without lesions (its normal white-matter texture as negatives).
     "real_healthy": False,
+    # Perivascular spaces drawn unlabelled into each case's white matter (wmhkit.synth.pvs): a
+    # count uniform in this [low, high] range, or None for none. They are the commonest lesion
+    # mimic of high-resolution T1 scans.
+    "pvs_count": None,
 }
 #: Grids a case can live on (see ``segment(space=...)``).
 CASE_SPACES = ("mni", "subject")
@@ -106,6 +110,8 @@ def draw_acquisition(seed: int, options: dict | None = None) -> dict:
         "real_lesion_mask": real_mask,
         "real_mask_variation": variation,
         "skull_strip": bool(extra.random() < float(opts["skull_strip_share"])),
+        "pvs_count": 0 if opts["pvs_count"] is None else int(np.random.default_rng([seed, 6161]).integers(
+            int(opts["pvs_count"][0]), int(opts["pvs_count"][1]) + 1)),
     }
 
 
@@ -175,14 +181,21 @@ def phantom_case(seed: int, options: dict | None = None, *, case_id: str | None 
     from wmhkit.synth import make_phantom
 
     params = draw_acquisition(seed, options)
-    kwargs = {k: v for k, v in params.items() if (k != "label_noise" or v is not None) and k != "skull_strip"}
+    kwargs = {k: v for k, v in params.items()
+              if (k != "label_noise" or v is not None) and k not in ("skull_strip", "pvs_count")}
     phantom = make_phantom(**kwargs)
+    t1 = phantom.t1
+    if params["pvs_count"]:
+        from wmhkit.synth import TISSUE_LABELS
+
+        white = np.asarray(phantom.tissue.dataobj) == TISSUE_LABELS["wm"]
+        t1 = _with_pvs(t1, white, phantom.lesion_mask, params)
     if {**PHANTOM_DEFAULTS, **(options or {})}["true_alignment"]:
         alignment = MNIAlignment(np.asarray(phantom.subject_to_mni, dtype=float), 1.0, "phantom-truth")
     else:
-        alignment = align_to_mni(phantom.t1)
+        alignment = align_to_mni(t1)
     opts = {**PHANTOM_DEFAULTS, **(options or {})}
-    grid, to_grid = _network_input(phantom.t1, alignment, opts["space"])
+    grid, to_grid = _network_input(t1, alignment, opts["space"])
     meta = {"kind": "phantom", "space": opts["space"], "params": params, "alignment_quality": float(alignment.quality),
             "lesion_ml": float(phantom.params.get("lesion_ml", np.nan)) if isinstance(phantom.params, dict) else None}
     label, thickness = phantom.flair_label, params["flair_slice_mm"]
@@ -191,6 +204,21 @@ def phantom_case(seed: int, options: dict | None = None, *, case_id: str | None 
         meta["label_source"] = "exact"
     return make_case(case_id or f"phantom-{seed}", label=label, thickness_mm=thickness,
                      lesion_mni=to_grid(phantom.lesion_mask), meta=meta, seed=seed, **grid)
+
+
+def _with_pvs(t1, white_matter: np.ndarray, lesion_mask, params: dict):
+    """``t1`` with ``params["pvs_count"]`` unlabelled perivascular spaces, never on a lesion (``params["pvs_ml"]`` set)."""
+    import nibabel as nib
+    from scipy import ndimage
+
+    from wmhkit.synth.pvs import add_perivascular_spaces
+
+    keep_out = ndimage.binary_dilation(np.asarray(lesion_mask.dataobj) > 0, iterations=2).astype(np.uint8)
+    out, _, pvs = add_perivascular_spaces(t1, nib.Nifti1Image(white_matter.astype(np.uint8), t1.affine),
+                                          count=params["pvs_count"], seed=params["seed"],
+                                          keep_out_mask=nib.Nifti1Image(keep_out, t1.affine))
+    params["pvs_ml"] = pvs["pvs_ml"]
+    return out
 
 
 def thick_slice_grid(t1, *, slice_mm: float, gap_mm: float = 0.0, inplane_mm: float = 0.9,
@@ -302,6 +330,8 @@ def real_anatomy_case(head_path, seed: int, options: dict | None = None, *, prep
     t1_lesioned, lesion_mask, lesion_params = insert_lesions(
         head, wm, seed=seed, lesion_burden=params["lesion_burden"], real_lesion_mask=params["real_lesion_mask"],
         mni_to_subject=prepared_head.alignment.mni_to_subject, real_mask_variation=params["real_mask_variation"])
+    if params["pvs_count"]:
+        t1_lesioned = _with_pvs(t1_lesioned, wm_mask, lesion_mask, params)
     rng = np.random.default_rng([seed, 99])
     shape, affine = thick_slice_grid(head, slice_mm=params["flair_slice_mm"], gap_mm=params["flair_gap_mm"],
                                      orientation=params["flair_orientation"], tilt_deg=float(rng.uniform(-15, 15)))
