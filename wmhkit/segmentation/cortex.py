@@ -56,17 +56,10 @@ def check_max_contact(max_contact) -> float:
     wmhkit.errors.OptionError
         When it is not a number between 0 and 1.
     """
-    from wmhkit.errors import OptionError
+    from wmhkit.segmentation.postprocess import option_number
 
-    if max_contact is None:
-        return MAX_CORTEX_CONTACT
-    try:
-        value = float(max_contact)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise OptionError(f"Option --max-cortex-contact {max_contact!r} must be a share between 0 and 1 (1 turns the rule off).")
-    return value
+    return option_number(max_contact, "--max-cortex-contact", MAX_CORTEX_CONTACT, lambda v: 0.0 <= v <= 1.0,
+                         "a share between 0 and 1 (1 turns the rule off)")
 
 
 def _ventricle_rim(t1: np.ndarray, ventricle_zone: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "DEFAULT_MIN_LESION_MM3",
     "check_min_peak",
+    "option_number",
     "threshold_and_clean",
     "lesion_table",
     "check_options",
@@ -64,6 +65,23 @@ def check_options(threshold: float | None, min_lesion_mm3: float) -> tuple[float
     if not np.isfinite(min_lesion_mm3) or min_lesion_mm3 < 0:
         raise OptionError(f"Option --min-lesion-mm3 {min_lesion_mm3:g} must be 0 or a positive volume in mm^3.")
     return threshold, min_lesion_mm3
+
+
+def option_number(value, option: str, default: float, accept, requirement: str) -> float:
+    """``value`` as a float that ``accept`` takes (``default`` for None), else one-sentence OptionError.
+
+    >>> option_number("0.3", "--max-cortex-contact", 0.2, lambda v: 0 <= v <= 1, "a share between 0 and 1")
+    0.3
+    """
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not accept(number):
+        raise OptionError(f"Option {option} {value!r} must be {requirement}.")
+    return number
 
 
 def check_min_peak(min_peak: float | None) -> float | None:
