@@ -77,8 +77,8 @@ def main(argv=None) -> int:
         "",
         environment_line(),
         "",
-        "The default model saw the 1p75mm and 1mm heads in training, with inserted lesions; the 0p7mm "
-        "(3 T MPRAGE, held out of every training run) and colin27 heads are new to it.",
+        "The default model saw the 1p75mm, 1mm and colin27 heads in training, with inserted lesions and"
+        " lesion-free; the 0p7mm head (3 T MPRAGE) is held out of every training run.",
         "",
     ]
     if set(args.method) - set(methods):

@@ -47,3 +47,21 @@ def test_table_groups_by_contrast_with_the_median_darkening(semi_real, tmp_path,
     assert "| model | 0.35 | 0.2 | 5 | 0.2 |" in by_contrast     # median darkening 5 %, mean Dice 0.2
     assert "| model | 0.35 | 0.7 | 16 | 0.6 |" in by_contrast
     assert "> 30 mL" in text and "< 5 mL" in text
+
+
+def test_operating_curve_picks_the_best_dice_within_the_head_limit(semi_real):
+    cases = pd.DataFrame({
+        "method": ["model"] * 6 + ["baseline"] * 2, "threshold": [0.3, 0.3, 0.5, 0.5, 0.7, 0.7, 0.5, 0.5],
+        "dice": [0.4, 0.4, 0.3, 0.3, 0.2, 0.2, 0.1, 0.1], "lesion_recall": [0.5] * 8, "lesion_f1": [0.3] * 8,
+        "avd_percent": [20.0] * 8})
+    healthy = pd.DataFrame({
+        "method": ["model"] * 6 + ["baseline"] * 2, "threshold": [0.3, 0.5, 0.7] * 2 + [None, None],
+        "held_out": [True] * 3 + [False] * 3 + [True, False],
+        "lesion_ml": [3.0, 0.9, 0.2, 0.1, 0.1, 0.1, 0.5, 2.0]})
+    lines = semi_real.operating_curve(cases, healthy)
+    # 0.3 has the best Dice but 3 mL in the held-out head; 0.5 is the best within 1 mL
+    assert "* model: best Dice with the held-out head <= 1 mL: 0.300 at threshold 0.5 (lesion recall 0.500)" in lines
+    # the baseline's heads, run at its own threshold only, are matched to it
+    assert any(line.startswith("* baseline: best Dice") and "threshold 0.5" in line for line in lines)
+    table = "\n".join(lines)
+    assert "| model | 0.7 | 0.2 | 0.5 | 0.3 | 20 | 0.2 | 0.1 |" in table
