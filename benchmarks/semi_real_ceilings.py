@@ -71,20 +71,21 @@ def best_cut(ratio: np.ndarray, truth: np.ndarray, region: np.ndarray) -> tuple[
 
 
 def case_rows(head_path: Path, mask_path: Path, contrast: float, work: Path, sigmas, healthy_ratios, region, prepared_head):
+    """Both oracles' rows for one case; ``healthy_ratios`` (by sigma) and ``region`` come from the unmodified head."""
     from wmhkit.stats.overlap import evaluate_segmentation
     from wmhkit.synth.real_masks import stem
 
     t1_path, reference = lesioned_case(head_path, mask_path, contrast, work)
     t1 = nib.load(t1_path)
     truth = np.asanyarray(reference.dataobj) > 0
+    voxel_ml = float(np.prod(t1.header.get_zooms()[:3])) / 1000.0
     base = {"head": stem(head_path), "mask": stem(mask_path), "contrast": contrast,
             "darkening_percent": darkening_percent(head_path, t1_path, reference),
-            "reference_ml": round(float(truth.sum() * np.prod(t1.header.get_zooms()[:3]) / 1000.0), 2)}
+            "reference_ml": round(float(truth.sum() * voxel_ml), 2)}
     location = oracle_row(t1, reference, reaches=(1,))
     rows = [{**base, "oracle": "location (1 voxel)", "sigma_vox": np.nan, "cut": np.nan,
              "dice": location["oracle1_dice"], "lesion_f1": location["oracle1_lesion_f1"],
              "avd_percent": location["oracle1_avd_percent"], "healthy_ml": np.nan}]
-    voxel_ml = float(np.prod(t1.header.get_zooms()[:3])) / 1000.0
     for sigma in sigmas:
         ratio = ratio_to_white_matter(t1, prepared_head, sigma)
         cut, _ = best_cut(ratio, truth, region)
