@@ -89,6 +89,15 @@ def local_white_matter(t1n: np.ndarray, exclude: np.ndarray, sigma_vox) -> np.nd
     return np.where(denominator > 1e-3, numerator / np.maximum(denominator, 1e-3), 1.0)
 
 
+def white_matter_ratio(t1, intensity_levels, exclude: np.ndarray) -> np.ndarray:
+    """``t1`` over its local white-matter level (6 mm, :func:`local_white_matter` outside ``exclude``): about 1
+    in normal white matter. ``intensity_levels``: (background, white matter), as ``PreparedT1`` gives them."""
+    background, white_matter = intensity_levels
+    t1n = (np.asanyarray(t1.dataobj).astype(np.float32) - background) / (white_matter - background)
+    sigma_vox = 6.0 / np.asarray(t1.header.get_zooms()[:3], dtype=float)
+    return t1n / np.maximum(local_white_matter(t1n, exclude, sigma_vox), 1e-3)
+
+
 def oracle_row(t1, reference, reaches=(1, 2)) -> dict:
     """Scores of the intensity oracle (section 3 of the module docstring) for each reach."""
     from scipy import ndimage
@@ -96,12 +105,9 @@ def oracle_row(t1, reference, reaches=(1, 2)) -> dict:
     from wmhkit.preprocess import prepare_t1
 
     prepared = prepare_t1(t1, mni_t1=False)
-    background, white_matter = prepared.intensity_levels
-    t1n = (np.asanyarray(prepared.img.dataobj).astype(np.float32) - background) / (white_matter - background)
     truth = np.asanyarray(reference.dataobj) > 0
     cross = ndimage.generate_binary_structure(3, 1)
-    sigma_vox = 6.0 / np.asarray(reference.header.get_zooms()[:3], dtype=float)
-    ratio = t1n / np.maximum(local_white_matter(t1n, ndimage.binary_dilation(truth, cross, 5), sigma_vox), 1e-3)
+    ratio = white_matter_ratio(prepared.img, prepared.intensity_levels, ndimage.binary_dilation(truth, cross, 5))
     core = ndimage.binary_erosion(truth, cross)
     lesion_level = float(np.median(ratio[core] if core.sum() >= 20 else ratio[truth]))
     # fraction > 0.5 is the phantom's lesion definition; 0.45 keeps ventricle CSF out

@@ -38,7 +38,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_environment import environment_line, markdown_table  # noqa: E402
-from segment_ceilings import local_white_matter, oracle_row  # noqa: E402
+from segment_ceilings import oracle_row, white_matter_ratio  # noqa: E402
 from semi_real import REAL, RESULTS, ROOT, darkening_percent, lesioned_case  # noqa: E402
 
 CUTS = np.round(np.arange(0.70, 1.001, 0.005), 3)
@@ -46,15 +46,12 @@ CUTS = np.round(np.arange(0.70, 1.001, 0.005), 3)
 NORMAL_RATIO = 0.9
 
 
-def ratio_to_white_matter(t1, prepared, sigma_smooth: float) -> np.ndarray:
-    """T1 over its local white-matter level (about 1 in normal white matter), optionally smoothed."""
+def smoothed_ratios(t1, prepared, sigmas) -> dict:
+    """T1 over its local white-matter level (about 1 in normal white matter), smoothed by each sigma (voxels)."""
     from scipy import ndimage
 
-    background, white = prepared.intensity_levels
-    t1n = (np.asanyarray(t1.dataobj, dtype=np.float32) - background) / (white - background)
-    sigma_vox = 6.0 / np.asarray(t1.header.get_zooms()[:3], dtype=float)
-    ratio = t1n / np.maximum(local_white_matter(t1n, np.zeros(t1n.shape, bool), sigma_vox), 1e-3)
-    return ndimage.gaussian_filter(ratio, sigma_smooth) if sigma_smooth > 0 else ratio
+    ratio = white_matter_ratio(t1, prepared.intensity_levels, np.zeros(t1.shape[:3], bool))
+    return {sigma: ndimage.gaussian_filter(ratio, sigma) if sigma > 0 else ratio for sigma in sigmas}
 
 
 def best_cut(ratio: np.ndarray, truth: np.ndarray, region: np.ndarray) -> tuple[float, float]:
@@ -86,8 +83,7 @@ def case_rows(head_path: Path, mask_path: Path, contrast: float, work: Path, sig
     rows = [{**base, "oracle": "location (1 voxel)", "sigma_vox": np.nan, "cut": np.nan,
              "dice": location["oracle1_dice"], "lesion_f1": location["oracle1_lesion_f1"],
              "avd_percent": location["oracle1_avd_percent"], "healthy_ml": np.nan}]
-    for sigma in sigmas:
-        ratio = ratio_to_white_matter(t1, prepared_head, sigma)
+    for sigma, ratio in smoothed_ratios(t1, prepared_head, sigmas).items():
         cut, _ = best_cut(ratio, truth, region)
         found = nib.Nifti1Image((region & (ratio < cut)).astype(np.uint8), t1.affine)
         scores = evaluate_segmentation(reference, found)
@@ -122,9 +118,9 @@ def main(argv=None) -> int:
     for head_path in heads:
         head = check_img(head_path)
         prepared = _prepared_head(str(head_path))
-        healthy = {sigma: ratio_to_white_matter(head, prepared, sigma) for sigma in args.sigmas}
+        healthy = smoothed_ratios(head, prepared, [0.0, *args.sigmas])
         # normal white matter of the unmodified head (its partial-volume rims left out)
-        region = head_white_matter(head, prepared) & (ratio_to_white_matter(head, prepared, 0.0) >= NORMAL_RATIO)
+        region = head_white_matter(head, prepared) & (healthy[0.0] >= NORMAL_RATIO)
         for mask_path in masks:
             for contrast in args.contrasts:
                 rows.extend(case_rows(head_path, mask_path, contrast, work, args.sigmas, healthy, region, prepared))
