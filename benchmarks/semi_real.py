@@ -88,22 +88,9 @@ def darkening_percent(head_path: Path, t1_path: Path, reference) -> float:
     return round(float(np.median(100.0 * (before - after) / np.maximum(before, 1e-6))), 1)
 
 
-def swept_mask(result, threshold: float):
-    """The lesion mask at ``threshold`` from a result segmented at a lower threshold (>= 5 mm^3 lesions).
-
-    The probability map is 0 where the cortex-contact rule removed a candidate at the run's
-    threshold, so this is what a run at ``threshold`` gives, up to candidates the rule would
-    judge differently at the higher threshold. The run's peak-probability rule is applied too.
-    """
-    import nibabel as nib
-
-    from wmhkit.segmentation.postprocess import threshold_and_clean
-
-    probability = np.asanyarray(result.probseg.dataobj, dtype=np.float32)
-    voxel_mm3 = float(abs(np.linalg.det(result.probseg.affine[:3, :3])))
-    min_peak = result.metadata.get("thresholds", {}).get("min_peak_probability")
-    mask = threshold_and_clean(probability, voxel_mm3, threshold, 5.0, min_peak)[0]
-    return nib.Nifti1Image(mask, result.probseg.affine)
+def _sweep(args, method: str) -> list:
+    """The thresholds a method runs at: ``--thresholds`` for the model, its own (None) otherwise."""
+    return list(args.thresholds) if args.thresholds and method != "baseline" else [None]
 
 
 def overlay(t1_path: Path, reference, result, out_png: Path, title: str) -> None:
@@ -146,8 +133,8 @@ def main(argv=None) -> int:
                              " the contrast and load apart from the unseen anatomy")
     parser.add_argument("--no-healthy", action="store_true", help="skip the unmodified heads")
     parser.add_argument("--thresholds", nargs="*", type=float, default=None,
-                        help="model methods: segment once at the lowest and score every threshold from the"
-                             " probability map (lesions >= 5 mm^3); default: the model's own threshold only")
+                        help="model methods: segment at each of these thresholds (one run each, as"
+                             " `wmhkit segment --threshold` would); default: the model's own threshold only")
     parser.add_argument("--out-suffix", default="")
     parser.add_argument("--table-only", action="store_true",
                         help="rewrite the Markdown table from the CSV an earlier (possibly interrupted) run left")
@@ -183,14 +170,14 @@ def main(argv=None) -> int:
                 t1_path, reference = lesioned_case(head, mask, contrast, work)
                 darkening = darkening_percent(head, t1_path, reference)
                 for method in args.method:
-                    started = time.perf_counter()
-                    sweep = args.thresholds if args.thresholds and method != "baseline" else [None]
-                    result = segment(t1_path, model=args.model, regions=False, threshold=min(sweep) if sweep[0] else None,
-                                     **METHOD_OPTIONS[method])
-                    seconds = round(time.perf_counter() - started, 1)
-                    for threshold in sweep:
-                        found = result.mask if threshold is None else swept_mask(result, threshold)
-                        scores = evaluate_segmentation(reference, found)
+                    for threshold in _sweep(args, method):
+                        # One run per threshold: the cortex-contact rule depends on it, so
+                        # re-thresholding one map would not give what a run at that threshold gives.
+                        started = time.perf_counter()
+                        result = segment(t1_path, model=args.model, regions=False, threshold=threshold,
+                                         **METHOD_OPTIONS[method])
+                        seconds = round(time.perf_counter() - started, 1)
+                        scores = evaluate_segmentation(reference, result.mask)
                         rows.append({"head": stem(head), "mask": stem(mask), "contrast": contrast,
                                      "darkening_percent": darkening, "method": method,
                                      "threshold": threshold if threshold is not None else result.metadata.get(
@@ -199,7 +186,7 @@ def main(argv=None) -> int:
                         print(f"{stem(mask)} c={contrast} {method} {rows[-1]['threshold']}: dice {scores['dice']:.3f}"
                               f" recall {scores['lesion_recall']:.2f} F1 {scores['lesion_f1']:.2f}"
                               f" ({scores['reference_ml']:.1f} -> {scores['prediction_ml']:.1f} mL)", flush=True)
-                    pd.DataFrame(rows).to_csv(csv_path, index=False, float_format="%.4f")
+                        pd.DataFrame(rows).to_csv(csv_path, index=False, float_format="%.4f")
                     if method not in shown and contrast == 0.4 and stem(mask) == "ms_lesions_22":
                         overlay(t1_path, reference, result, RESULTS / f"semi_real_{method}{args.out_suffix}.png",
                                 f"{method}: {stem(mask)} in {stem(head)}, contrast 0.4")
@@ -207,11 +194,10 @@ def main(argv=None) -> int:
     if not args.no_healthy:
         for head in sorted(REAL.glob("*.nii*")):
             for method in args.method:
-                sweep = args.thresholds if args.thresholds and method != "baseline" else [None]
-                result = segment(head, model=args.model, regions=False, threshold=min(sweep) if sweep[0] else None,
-                                 **METHOD_OPTIONS[method])
-                for threshold in sweep:
-                    found = np.asanyarray((result.mask if threshold is None else swept_mask(result, threshold)).dataobj) > 0
+                for threshold in _sweep(args, method):
+                    result = segment(head, model=args.model, regions=False, threshold=threshold,
+                                     **METHOD_OPTIONS[method])
+                    found = np.asanyarray(result.mask.dataobj) > 0
                     voxel_ml = float(abs(np.linalg.det(result.mask.affine[:3, :3]))) / 1000.0
                     healthy.append({"head": stem(head), "method": method, "threshold": threshold,
                                     "held_out": stem(head) in HELD_OUT_HEADS,

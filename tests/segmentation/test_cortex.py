@@ -55,6 +55,21 @@ def test_dark_outside_the_ventricle_zone_is_surface(brain):
     assert not cortex_attached(p, t1, envelope, zone, 0.5)[cap].any()
 
 
+def test_lesion_fringe_does_not_carry_the_surface(brain):
+    """A confluent load: a marked core deep in white matter, joined to the cortex by dark lesion
+    tissue the network gives less than the threshold. The fringe is lesion, not cortex."""
+    t1, envelope, zone = brain
+    p = np.zeros(SHAPE, np.float32)
+    core, band = np.s_[4:10, 4:10, 12:16], np.s_[6:8, 6:8, 16:26]
+    _lesion(t1, p, core)
+    _lesion(t1, p, band, value=0.3)  # dark, below the threshold 0.5, reaching the cortex at z = 26
+    # Any contact at all would drop the core (max_contact 0): the fringe makes none.
+    assert not cortex_attached(p, t1, envelope, zone, 0.5, max_contact=0.0)[core].any()
+    # Where the network gives the band almost nothing, it is dark tissue like any other.
+    p[band] = 0.2
+    assert cortex_attached(p, t1, envelope, zone, 0.5, max_contact=0.0)[core].all()
+
+
 def test_contact_share_and_threshold(brain):
     t1, envelope, zone = brain
     p = np.zeros(SHAPE, np.float32)

@@ -144,3 +144,29 @@ def test_training_heads_leave_out_the_held_out_head(tmp_path):
     assert [h.name for h in training_heads(tmp_path, HELD_OUT_HEADS)] == ["head_a.nii.gz", "head_b.nii.gz"]
     assert len(training_heads(tmp_path)) == 3
     assert training_heads(tmp_path / "missing") == [] and training_heads(None) == []
+
+
+def test_mask_placements_put_every_training_mask_on_several_heads(tmp_path):
+    import nibabel as nib
+
+    from wmhkit.synth.real_masks import HELD_OUT_MASKS
+    from wmhkit.train.pipeline import _mask_placement_jobs
+    from wmhkit.train.recipe import draw_acquisition
+
+    train_names = ["ms_lesions_90", "ms_lesions_91", "ms_lesions_92", "ms_lesions_93"]
+    for name in [*train_names, HELD_OUT_MASKS[0]]:
+        nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.uint8), np.eye(4)), tmp_path / f"{name}.nii.gz")
+    heads = [tmp_path / f"head_{k}.nii.gz" for k in range(3)]
+    options = {"real_mask_dir": str(tmp_path), "space": "subject"}
+    data = {"real_mask_placements": 2, "phantom_seed_start": 100}
+    jobs = _mask_placement_jobs(data, options, heads, tmp_path / "cache")
+    fixed = [job[2]["real_mask_fixed"].split("/")[-1].split(".")[0] for job in jobs]
+    assert sorted(fixed) == sorted(train_names * 2)
+    seeds = [job[1][1] for job in jobs]
+    assert len(set(seeds)) == len(jobs) and len({job[4] for job in jobs}) == len(jobs)
+    for name in train_names:  # the two placements of a mask go to two different heads
+        assert len({job[1][0] for job, f in zip(jobs, fixed) if f == name}) == 2
+    # The named mask is the one drawn, even where the random share would have given none.
+    drawn = draw_acquisition(seeds[0], {**options, "real_mask_share": 0.0, "real_mask_fixed": jobs[0][2]["real_mask_fixed"]})
+    assert drawn["real_lesion_mask"] == jobs[0][2]["real_mask_fixed"]
+    assert _mask_placement_jobs({**data, "real_mask_placements": 0}, options, heads, tmp_path) == []

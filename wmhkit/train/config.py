@@ -25,6 +25,10 @@ DEFAULT_TRAIN_CONFIG: dict = {
         "phantom_options": {},  # overrides of wmhkit.train.recipe.PHANTOM_DEFAULTS
         "real_anatomy_per_head": 0,  # lesion-inserted variants of each real head
         "real_healthy_per_head": 0,  # lesion-free variants of each real head (negatives; skull on/off, label empty)
+        # Real-head cases that each carry one named training mask: every training mask is placed
+        # this many times, the heads taken in turn, so that all masks (the heavy confluent loads
+        # too) reach training instead of the few a random draw happens to pick.
+        "real_mask_placements": 0,
         "real_t1_dir": None,  # folder of real head T1s (default: ../shared/data/real_t1 if present)
         "validation_phantoms": 4,
         "validation_seed_start": 900000,  # never used for training

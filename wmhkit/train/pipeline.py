@@ -152,6 +152,27 @@ def _corrupt(folder: Path, rng: np.random.Generator) -> str:
     return kind
 
 
+def _mask_placement_jobs(data: dict, options: dict, heads: list[Path], cache_dir) -> list[tuple]:
+    """Case jobs for ``data.real_mask_placements``: each training mask that many times, heads in turn."""
+    placements = int(data.get("real_mask_placements", 0))
+    if not placements or not heads:
+        return []
+    from wmhkit.synth.real_masks import real_mask_paths, stem as mask_stem
+
+    masks = real_mask_paths(options.get("real_mask_dir"), role="train")
+    if not masks:
+        logger.warning("data.real_mask_placements is set but no training lesion mask was found; none placed.")
+    jobs = []
+    for k in range(placements):
+        for i, mask in enumerate(masks):
+            head = heads[(i + k) % len(heads)]
+            # One seed per placement: the head's warp, the contrast and the label grid differ each time.
+            seed = int(data["phantom_seed_start"]) + 60000 + 1000 * k + i
+            jobs.append(("real", (str(head), seed), {**options, "real_mask_fixed": str(mask)}, str(cache_dir),
+                         f"mask-{head.name.split('.')[0]}-{mask_stem(mask)}-{seed}"))
+    return jobs
+
+
 def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None = None) -> pd.DataFrame:
     """Build (or reuse) the cached cases of a run; returns the case table (role, case_dir, ...)."""
     from tqdm.auto import tqdm
@@ -192,6 +213,9 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
                 jobs.append(("real", (str(head), seed), {**options, "real_healthy": True}, str(cache_dir),
                              f"healthy-{stem}-{seed}"))
                 roles.append("train")
+        for job in _mask_placement_jobs(data, options, heads, cache_dir):
+            jobs.append(job)
+            roles.append("train")
     for k in range(int(data["validation_phantoms"])):
         seed = int(data["validation_seed_start"]) + k
         jobs.append(("phantom", seed, options, str(cache_dir), f"phantom-{seed}"))

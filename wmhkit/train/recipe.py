@@ -47,6 +47,9 @@ PHANTOM_DEFAULTS: dict = {
     # ../shared/data/real_lesion_masks when present).
     "real_mask_share": 0.0,
     "real_mask_dir": None,
+    # Set per case by wmhkit.train.pipeline.build_cases for data.real_mask_placements: the path of
+    # the training mask this case carries (instead of a random one, whatever real_mask_share says).
+    "real_mask_fixed": None,
     # Share of each real mask's lesions kept, uniform in this range (None: the default range
     # of wmhkit.synth.real_masks, 0.35-1). Low shares give real geometry at mild loads.
     "real_mask_keep_share": None,
@@ -83,7 +86,9 @@ def draw_acquisition(seed: int, options: dict | None = None) -> dict:
     gap = 0.0 if rng.random() < 0.5 else float(rng.uniform(gap_low, gap_high))
     extra = np.random.default_rng([seed, 4242])  # a separate stream: the draws above stay as they were
     real_mask = None
-    if burden > 0 and extra.random() < float(opts["real_mask_share"]):
+    if opts["real_mask_fixed"]:
+        real_mask = str(opts["real_mask_fixed"])
+    elif burden > 0 and extra.random() < float(opts["real_mask_share"]):
         from wmhkit.synth.real_masks import real_mask_paths
 
         paths = real_mask_paths(opts["real_mask_dir"], role="train")
