@@ -197,7 +197,8 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
         seed = int(data["phantom_seed_start"]) + k
         jobs.append(("phantom", seed, options, str(cache_dir), f"phantom-{seed}"))
         roles.append("train")
-    if int(data["real_anatomy_per_head"]) or int(data.get("real_healthy_per_head", 0)):
+    if int(data["real_anatomy_per_head"]) or int(data.get("real_healthy_per_head", 0)) or \
+            int(data.get("real_mask_placements", 0)):
         real_dir = Path(data["real_t1_dir"]) if data.get("real_t1_dir") else default_real_t1_dir()
         heads = training_heads(real_dir, options.get("exclude_heads"))
         if not heads:
