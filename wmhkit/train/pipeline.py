@@ -157,7 +157,7 @@ def _mask_placement_jobs(data: dict, options: dict, heads: list[Path], cache_dir
     placements = int(data.get("real_mask_placements", 0))
     if not placements or not heads:
         return []
-    from wmhkit.synth.real_masks import real_mask_paths, stem as mask_stem
+    from wmhkit.synth.real_masks import real_mask_paths, stem
 
     masks = real_mask_paths(options.get("real_mask_dir"), role="train")
     if not masks:
@@ -169,7 +169,7 @@ def _mask_placement_jobs(data: dict, options: dict, heads: list[Path], cache_dir
             # One seed per placement: the head's warp, the contrast and the label grid differ each time.
             seed = int(data["phantom_seed_start"]) + 60000 + 1000 * k + i
             jobs.append(("real", (str(head), seed), {**options, "real_mask_fixed": str(mask)}, str(cache_dir),
-                         f"mask-{head.name.split('.')[0]}-{mask_stem(mask)}-{seed}"))
+                         f"mask-{stem(head)}-{stem(mask)}-{seed}"))
     return jobs
 
 
@@ -214,9 +214,9 @@ def build_cases(config: dict, cache_dir, *, manifest=None, progress: bool | None
                 jobs.append(("real", (str(head), seed), {**options, "real_healthy": True}, str(cache_dir),
                              f"healthy-{stem}-{seed}"))
                 roles.append("train")
-        for job in _mask_placement_jobs(data, options, heads, cache_dir):
-            jobs.append(job)
-            roles.append("train")
+        placed = _mask_placement_jobs(data, options, heads, cache_dir)
+        jobs += placed
+        roles += ["train"] * len(placed)
     for k in range(int(data["validation_phantoms"])):
         seed = int(data["validation_seed_start"]) + k
         jobs.append(("phantom", seed, options, str(cache_dir), f"phantom-{seed}"))
