@@ -103,3 +103,21 @@ def test_bad_share_refused(bad):
     with pytest.raises(OptionError, match="--max-cortex-contact"):
         check_max_contact(bad)
     assert check_max_contact(None) == 0.2 and check_max_contact(1) == 1.0
+
+
+def test_judging_below_the_threshold_keeps_a_higher_threshold_from_marking_more(brain):
+    t1, envelope, zone = brain
+    p = np.zeros(SHAPE, np.float32)
+    # A speck against the cortex (z = 26 up): its outer layers at 0.9, its deepest layer at 0.97.
+    _lesion(t1, p, np.s_[10:14, 28:32, 23:26])
+    _lesion(t1, p, np.s_[10:14, 28:32, 22:23], value=0.97)
+    deepest = np.s_[10:14, 28:32, 22]
+    assert cortex_attached(p, t1, envelope, zone, 0.5)[deepest].all()
+    # Alone at 0.95, the deepest layer's shell is the speck's own fringe: it no longer touches the cortex.
+    assert not cortex_attached(p, t1, envelope, zone, 0.95).any()
+    judged = cortex_attached(p, t1, envelope, zone, 0.95, judge_at=0.5)
+    assert judged[deepest].all()
+    assert not (judged & (p < 0.95)).any()  # only voxels at or above the threshold are returned
+    # A judging level above the threshold changes nothing.
+    assert np.array_equal(cortex_attached(p, t1, envelope, zone, 0.5, judge_at=0.9),
+                          cortex_attached(p, t1, envelope, zone, 0.5))

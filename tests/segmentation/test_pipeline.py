@@ -359,3 +359,15 @@ def test_speck_rule_removes_the_perivascular_spaces_the_model_marks():
     assert (removed & near_spaces).sum() > 0.6 * removed.sum()
     with pytest.raises(OptionError, match="--max-speck-mm3"):
         segment(t1, max_speck_mm3=-1)
+
+
+@pytest.mark.slow
+def test_a_threshold_above_the_models_only_removes(phantom_2mm):
+    if "default" not in available_models():
+        pytest.skip("the default model is not installed")
+    own = segment(phantom_2mm.t1, regions=False)
+    assert own.metadata["thresholds"]["cortex_attached_ml"] > 0  # the rule is at work on this phantom
+    own_mask = _data(own.mask) > 0
+    for higher in (0.9, 0.95):
+        stricter = _data(segment(phantom_2mm.t1, regions=False, threshold=higher).mask) > 0
+        assert stricter.any() and not (stricter & ~own_mask).any()  # judged at the model's own threshold

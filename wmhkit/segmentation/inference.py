@@ -54,7 +54,8 @@ def predict_envelope_slices(
 def network_probability(grid, net, device: str = "cpu", *, flip_average: bool = False,
                         threshold: float | None = None,
                         max_cortex_contact: float = MAX_CORTEX_CONTACT,
-                        speck_max_mm3: float = 0.0) -> tuple[np.ndarray, dict]:
+                        speck_max_mm3: float = 0.0,
+                        cortex_judge_at: float | None = None) -> tuple[np.ndarray, dict]:
     """The network's lesion probability on a grid, 0 outside the white-matter envelope.
 
     Parameters
@@ -74,6 +75,10 @@ def network_probability(grid, net, device: str = "cpu", *, flip_average: bool = 
     speck_max_mm3 : float, default 0
         Candidates smaller than this (mm^3) that are as dark as fluid are set to 0
         (:mod:`wmhkit.segmentation.mimics`; 0, the default, turns the rule off).
+    cortex_judge_at : float, optional
+        Judge the cortex-contact rule's candidates at this lower probability (the model's own
+        threshold when a higher one is asked for), so a higher threshold never marks more;
+        default: at ``threshold``.
 
     Returns
     -------
@@ -90,7 +95,7 @@ def network_probability(grid, net, device: str = "cpu", *, flip_average: bool = 
     details = {}
     if threshold is not None:
         dropped = drop_cortex_attached(probability, grid.t1, grid.envelope, grid.ventricle_zone, threshold,
-                                       max_cortex_contact)
+                                       max_cortex_contact, judge_at=cortex_judge_at)
         details["cortex_attached_ml"] = round(dropped * grid.voxel_mm3 / 1000.0, 4)
         dropped = drop_csf_dark_specks(probability, grid.t1, threshold, grid.voxel_mm3, max_mm3=speck_max_mm3)
         details["csf_dark_specks_ml"] = round(dropped * grid.voxel_mm3 / 1000.0, 4)

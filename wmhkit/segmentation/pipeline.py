@@ -64,6 +64,9 @@ class Settings:
     device: str
     min_peak: float | None = None
     max_speck_mm3: float = 0.0
+    #: The threshold the model declares: the cortex-contact rule judges candidates there when a
+    #: higher threshold is asked for (:func:`wmhkit.segmentation.cortex.cortex_attached`).
+    model_threshold: float | None = None
 
 
 @dataclass
@@ -126,12 +129,13 @@ def load(*, method: str, model, device: str, threshold, min_lesion_mm3, space, f
     # it: importing torch there holds the GIL and slowed the preprocessing down.
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
     flip = loaded.flip_average if flip_average is None else bool(flip_average)
-    if threshold is None:  # flip-averaged maps are smoother: the model may declare its own threshold for them
-        threshold = loaded.flip_threshold if flip else loaded.threshold
+    own = loaded.flip_threshold if flip else loaded.threshold  # flip-averaged maps may have their own
+    if threshold is None:
+        threshold = own
     if min_peak is None:
         min_peak = loaded.peak_threshold
     return Settings(method, space or loaded.space, threshold, min_lesion_mm3, flip, max_cortex_contact, device,
-                    min_peak, max_speck_mm3), loaded
+                    min_peak, max_speck_mm3, own), loaded
 
 
 def prepare(img, *, force: bool = False, aseg=None):
@@ -166,7 +170,8 @@ def infer(prepared, settings: Settings, loaded: LoadedModel | None) -> Inferred:
     if settings.method == "model":
         probability, details = network_probability(
             grid, loaded.net, settings.device, flip_average=settings.flip_average, threshold=settings.threshold,
-            max_cortex_contact=settings.max_cortex_contact, speck_max_mm3=settings.max_speck_mm3)
+            max_cortex_contact=settings.max_cortex_contact, speck_max_mm3=settings.max_speck_mm3,
+            cortex_judge_at=settings.model_threshold)
     else:
         probability, details = baseline_probability_on_grid(grid)
     sub, part = grid.to_input(probability)
