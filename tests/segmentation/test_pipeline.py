@@ -371,3 +371,28 @@ def test_a_threshold_above_the_models_only_removes(phantom_2mm):
     for higher in (0.9, 0.95):
         stricter = _data(segment(phantom_2mm.t1, regions=False, threshold=higher).mask) > 0
         assert stricter.any() and not (stricter & ~own_mask).any()  # judged at the model's own threshold
+
+
+
+@pytest.mark.slow
+def test_the_model_declares_where_the_cortex_rule_judges(phantom_2mm, tmp_path):
+    if "default" not in available_models():
+        pytest.skip("the default model is not installed")
+    from wmhkit.segmentation.models import load_model, model_path
+    from wmhkit.train.export import export_model
+
+    shipped = load_model("default")
+    if shipped.cortex_judge_threshold >= shipped.threshold:
+        pytest.skip("the default model judges cortex contact at its own threshold")
+    judge_at, threshold = shipped.cortex_judge_threshold, shipped.threshold
+    undeclared = export_model(model_path("default"), tmp_path / "undeclared.pt", name="undeclared", version="u-1",
+                              metadata={"cortex_judge_threshold": 0})
+    judged_low = segment(phantom_2mm.t1, regions=False)
+    judged_own = segment(phantom_2mm.t1, model=undeclared, regions=False)
+    assert judged_low.metadata["thresholds"]["cortex_judged_at"] == judge_at
+    assert judged_own.metadata["thresholds"]["cortex_judged_at"] == threshold
+    assert judged_low.metadata["thresholds"]["probability"] == threshold
+    # Judged whole at the lower level, a candidate leaves only what the rule keeps there, cut at the threshold.
+    at_judge_level = _data(segment(phantom_2mm.t1, regions=False, threshold=judge_at).mask) > 0
+    kept = _data(judged_low.mask) > 0
+    assert kept.any() and not (kept & ~at_judge_level).any()

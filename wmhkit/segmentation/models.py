@@ -101,6 +101,17 @@ class LoadedModel:
         return float(declared) if declared else None
 
     @property
+    def cortex_judge_threshold(self) -> float:
+        """The level at which the cortex-contact rule judges candidates when a threshold above it is used
+        (``metadata["cortex_judge_threshold"]``), else :attr:`threshold`.
+
+        A model whose cortical false specks only reach its threshold in small pieces declares a lower
+        level, where each speck is judged whole with the cortex it grows from.
+        """
+        declared = self.metadata.get("cortex_judge_threshold")
+        return float(declared) if declared else self.threshold
+
+    @property
     def flip_threshold(self) -> float:
         """The threshold tuned for flip-averaged maps (``metadata["flip_threshold"]``), else :attr:`threshold`."""
         declared = self.metadata.get("flip_threshold")

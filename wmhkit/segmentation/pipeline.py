@@ -64,9 +64,10 @@ class Settings:
     device: str
     min_peak: float | None = None
     max_speck_mm3: float = 0.0
-    #: The threshold the model declares: the cortex-contact rule judges candidates there when a
-    #: higher threshold is asked for (:func:`wmhkit.segmentation.cortex.cortex_attached`).
-    model_threshold: float | None = None
+    #: Where the cortex-contact rule judges candidates when a higher threshold is used: the
+    #: model's ``cortex_judge_threshold``, else its own threshold
+    #: (:func:`wmhkit.segmentation.cortex.cortex_attached`).
+    cortex_judge_at: float | None = None
 
 
 @dataclass
@@ -134,8 +135,9 @@ def load(*, method: str, model, device: str, threshold, min_lesion_mm3, space, f
         threshold = own
     if min_peak is None:
         min_peak = loaded.peak_threshold
+    judge_at = own if flip else min(own, loaded.cortex_judge_threshold)
     return Settings(method, space or loaded.space, threshold, min_lesion_mm3, flip, max_cortex_contact, device,
-                    min_peak, max_speck_mm3, own), loaded
+                    min_peak, max_speck_mm3, judge_at), loaded
 
 
 def prepare(img, *, force: bool = False, aseg=None):
@@ -171,7 +173,7 @@ def infer(prepared, settings: Settings, loaded: LoadedModel | None) -> Inferred:
         probability, details = network_probability(
             grid, loaded.net, settings.device, flip_average=settings.flip_average, threshold=settings.threshold,
             max_cortex_contact=settings.max_cortex_contact, speck_max_mm3=settings.max_speck_mm3,
-            cortex_judge_at=settings.model_threshold)
+            cortex_judge_at=settings.cortex_judge_at)
     else:
         probability, details = baseline_probability_on_grid(grid)
     sub, part = grid.to_input(probability)

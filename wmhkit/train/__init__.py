@@ -7,6 +7,8 @@
 * :mod:`wmhkit.train.sampling`: patches where lesions are, with augmentation.
 * :mod:`wmhkit.train.loop`, :mod:`wmhkit.train.cleaning`, :mod:`wmhkit.train.pipeline`: the
   training stages, the two-step label cleaning and ``wmhkit train``.
+* :mod:`wmhkit.train.export`, :mod:`wmhkit.train.grow`: shipping, mixing and widening trained
+  checkpoints.
 """
 
 from wmhkit.train.config import DEFAULT_TRAIN_CONFIG, load_config
