@@ -373,7 +373,6 @@ def test_a_threshold_above_the_models_only_removes(phantom_2mm):
         assert stricter.any() and not (stricter & ~own_mask).any()  # judged at the model's own threshold
 
 
-
 @pytest.mark.slow
 def test_the_model_declares_where_the_cortex_rule_judges(phantom_2mm, tmp_path):
     if "default" not in available_models():

@@ -76,8 +76,8 @@ def network_probability(grid, net, device: str = "cpu", *, flip_average: bool = 
         Candidates smaller than this (mm^3) that are as dark as fluid are set to 0
         (:mod:`wmhkit.segmentation.mimics`; 0, the default, turns the rule off).
     cortex_judge_at : float, optional
-        Judge the cortex-contact rule's candidates at this lower probability (the model's own
-        threshold when a higher one is asked for), so a higher threshold never marks more;
+        Judge the cortex-contact rule's candidates at this lower probability (``wmhkit segment``
+        passes the level the model declares), so a higher threshold never marks more;
         default: at ``threshold``.
 
     Returns

@@ -64,8 +64,8 @@ class Settings:
     device: str
     min_peak: float | None = None
     max_speck_mm3: float = 0.0
-    #: Where the cortex-contact rule judges candidates when a higher threshold is used: the
-    #: model's ``cortex_judge_threshold``, else its own threshold
+    #: Where the cortex-contact rule judges candidates: the model's ``cortex_judge_threshold``
+    #: (else its own threshold) when that is below ``threshold``, else ``threshold``
     #: (:func:`wmhkit.segmentation.cortex.cortex_attached`).
     cortex_judge_at: float | None = None
 
@@ -135,7 +135,7 @@ def load(*, method: str, model, device: str, threshold, min_lesion_mm3, space, f
         threshold = own
     if min_peak is None:
         min_peak = loaded.peak_threshold
-    judge_at = own if flip else min(own, loaded.cortex_judge_threshold)
+    judge_at = min(threshold, own if flip else min(own, loaded.cortex_judge_threshold))
     return Settings(method, space or loaded.space, threshold, min_lesion_mm3, flip, max_cortex_contact, device,
                     min_peak, max_speck_mm3, judge_at), loaded
 

@@ -76,9 +76,7 @@ def _thresholds(settings, details: dict) -> dict:
         "alignment_quality_min": QUALITY_THRESHOLD,
     }
     if settings.method == "model":  # the network's cortex-contact rule
-        judged_at = settings.threshold if settings.cortex_judge_at is None else min(settings.cortex_judge_at,
-                                                                                     settings.threshold)
-        out.update(max_cortex_contact=settings.max_cortex_contact, cortex_judged_at=judged_at,
+        out.update(max_cortex_contact=settings.max_cortex_contact, cortex_judged_at=settings.cortex_judge_at,
                    cortex_dark_below=cortex.DARK_BELOW,
                    cortex_attached_ml=details.get("cortex_attached_ml"), max_speck_mm3=settings.max_speck_mm3,
                    speck_dark_ratio=mimics.SPECK_DARK_RATIO, csf_dark_specks_ml=details.get("csf_dark_specks_ml"))
