@@ -30,6 +30,24 @@ def test_batches_are_a_function_of_step(template_cases):
     assert torch.equal(first["image"], again["image"])
     assert first["image"].shape == (1, 32, 32, 10)
     assert first["pairs"].n_rows > 0
+    assert "exact_target" not in first
+
+
+def test_the_exact_label_rides_in_the_batch_and_adds_to_the_loss(template_cases, tmp_path):
+    config = load_config(None, {**TINY, "training": {**TINY["training"], "exact_label_weight": 2.0,
+                                                     "lesion_fraction": 1.0}})
+    batches = [PatchBatches(template_cases[:1], [1], config, 0, 4)[step] for step in range(4)]
+    assert all(b["exact_target"].shape == b["exact_valid"].shape == (1, 32, 32, 8) for b in batches)
+    assert sum(float(b["exact_target"].sum()) for b in batches) > 0 and all(b["exact_valid"].all() for b in batches)
+    plain = load_config(None, {**TINY, "training": {**TINY["training"], "lesion_fraction": 1.0}})
+    losses = []
+    for name, stage_config in (("plain", plain), ("exact", config)):
+        run_stage(tmp_path / name, template_cases[:1], [1], [], stage_config, steps=2, progress=False)
+        losses.append(pd.read_csv(tmp_path / name / "history.tsv", sep="\t")["train_loss"].iloc[-1])
+    # Same seed, same patches, same start: the term is all that differs, and it is never negative.
+    assert losses[1] > losses[0] + 0.1
+    with pytest.raises(OptionError, match="exact_label_weight"):
+        load_config(None, {"training": {"exact_label_weight": -1}})
 
 
 def test_network_forward_matches_per_slice():

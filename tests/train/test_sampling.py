@@ -100,3 +100,26 @@ def test_local_field_darkens_and_brightens_at_lesion_scale_and_leaves_other_conf
     spread = [float(np.log(o).std()) for o in ratios]
     assert max(spread) > 0.03 and min(spread) < 0.1
     assert min(float(o.min()) for o in ratios) < 0.97 and max(float(o.max()) for o in ratios) > 1.03
+
+
+def test_exact_target_is_the_true_lesion_on_the_output_block_and_absent_without_one(template_cases):
+    import dataclasses
+
+    case = load_case(template_cases[0])
+    rng = np.random.default_rng(11)
+    patch = sample_patch(case, rng, patch_size=(40, 36, 12), in_slices=3, lesion_fraction=1.0,
+                         augment=SPATIAL_ONLY, exact=True)
+    grid = np.indices((40, 36, 12), dtype=np.float64).reshape(3, -1)
+    grid[2] += 1  # output slice k is image slice k + 1 (context of 1 slice)
+    coords = patch.to_box[:3, :3] @ grid + patch.to_box[:3, 3:]
+    lesion = ndimage.map_coordinates(case.lesion_mni.astype(np.float32), coords, order=1).reshape(40, 36, 12)
+    assert patch.exact_target.sum() > 10
+    np.testing.assert_allclose(patch.exact_target, lesion, atol=1e-4)
+    assert patch.exact_valid.all()
+    # Lesion voxels are the darkened ones of the block the network sees.
+    image = patch.image[..., 1:13]
+    assert image[patch.exact_target > 0.9].mean() < 0.9 * image[(patch.exact_target == 0) & (image > 0.8)].mean()
+    unlabelled = sample_patch(dataclasses.replace(case, lesion_mni=None), np.random.default_rng(11),
+                              patch_size=(40, 36, 12), in_slices=3, augment=SPATIAL_ONLY, exact=True)
+    assert not unlabelled.exact_valid.any() and not unlabelled.exact_target.any()
+    assert sample_patch(case, rng, patch_size=(40, 36, 12), in_slices=3).exact_target is None

@@ -57,6 +57,11 @@ DEFAULT_TRAIN_CONFIG: dict = {
         "label_threshold": 0.5,  # sr_threshold: footprint share at which a thick voxel is labelled
         "threshold_temperature": 0.02,  # sr_threshold: softness of that threshold
         "plain_sr_weight": 0.0,  # sr_threshold: weight of the plain SR loss added (against unlabelled blobs)
+        # Weight of a loss term on the exact lesion mask that synthetic cases carry (BCE + soft Dice
+        # on the network's own grid, as the naive loss); cases without one (a real cohort) add nothing.
+        # The thick-slice label says only which footprints are half lesion; the exact mask says
+        # which voxels darken, which is what faint confluent lesions need.
+        "exact_label_weight": 0.0,
         # Initial lesion probability everywhere (output bias = its logit). Starting at 0.5 makes the
         # network spend hundreds of steps unlearning lesions before it can find any.
         "initial_lesion_probability": 0.02,
@@ -130,6 +135,8 @@ def load_config(path=None, overrides: dict | None = None) -> dict:
         raise OptionError(f"Training option loss={config['training']['loss']!r} is unknown; use 'sr', 'sr_threshold' or 'naive'.")
     if not (0.0 < float(config["training"]["label_threshold"]) < 1.0 and float(config["training"]["threshold_temperature"]) > 0):
         raise OptionError("Training options label_threshold must lie strictly between 0 and 1 and threshold_temperature must be positive; fix the config.")
+    if not float(config["training"]["exact_label_weight"]) >= 0.0:
+        raise OptionError("Training option exact_label_weight must be 0 or more (0 turns the exact-label term off).")
     if config["training"]["keep"] not in ("best", "last", "ema"):
         raise OptionError(f"Training option keep={config['training']['keep']!r} is unknown; use 'best', 'last' or 'ema'.")
     if config["training"]["keep"] == "ema" and not 0 < float(config["training"]["ema_decay"]) < 1:

@@ -68,12 +68,13 @@ class PatchBatches(torch.utils.data.Dataset):
         step = self.start_step + int(item)
         rng = np.random.default_rng([int(training["seed"]), step])
         naive = training["loss"] == "naive"
+        exact = float(training.get("exact_label_weight", 0.0)) > 0.0
         picks = rng.choice(len(self.case_dirs), size=int(training["batch_patches"]), p=self.probabilities)
         patches = [
             sample_patch(self._case(int(i)), rng, patch_size=tuple(training["patch_size"]),
                          in_slices=int(self.config["network"]["in_slices"]),
                          lesion_fraction=float(training["lesion_fraction"]),
-                         augment=self.config.get("augment", {}), naive=naive)
+                         augment=self.config.get("augment", {}), naive=naive, exact=exact)
             for i in picks
         ]
         size = tuple(training["patch_size"])
@@ -86,6 +87,9 @@ class PatchBatches(torch.utils.data.Dataset):
         if naive:
             batch["naive_target"] = torch.from_numpy(np.stack([p.naive_target for p in patches]))
             batch["naive_valid"] = torch.from_numpy(np.stack([p.naive_valid for p in patches]))
+        if exact:
+            batch["exact_target"] = torch.from_numpy(np.stack([p.exact_target for p in patches]))
+            batch["exact_valid"] = torch.from_numpy(np.stack([p.exact_valid for p in patches]))
         return batch
 
 
@@ -256,6 +260,10 @@ def run_stage(stage_dir, case_dirs, weights, val_dirs, config: dict, *, steps: i
                                      plain_weight=float(training["plain_sr_weight"]))
         else:
             loss = sr_loss(prob, batch["pairs"].to(device), dice_weight=float(training["dice_weight"]))
+        if "exact_target" in batch:
+            loss = loss + float(training["exact_label_weight"]) * naive_loss(
+                prob, batch["exact_target"].to(device), batch["exact_valid"].to(device),
+                dice_weight=float(training["dice_weight"]))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

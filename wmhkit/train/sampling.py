@@ -60,6 +60,9 @@ class Patch:
         float32 label value of each forward-model row.
     naive_target, naive_valid : numpy.ndarray or None
         The label up-sampled (nearest) to the (H, W, D) block, and where it is defined.
+    exact_target, exact_valid : numpy.ndarray or None
+        The case's exact lesion mask (synthetic cases only) resampled (linear) to the (H, W, D)
+        block, and 1 where the case has one (0 for a case without: a real cohort's scan).
     case_id : str
     to_box : numpy.ndarray
         4x4 affine from image-block voxels to brain-box voxels (the spatial augmentation).
@@ -72,6 +75,8 @@ class Patch:
     naive_valid: np.ndarray | None
     case_id: str
     to_box: np.ndarray
+    exact_target: np.ndarray | None = None
+    exact_valid: np.ndarray | None = None
 
 
 def _rotation(angles_rad: np.ndarray) -> np.ndarray:
@@ -160,6 +165,7 @@ def sample_patch(
     lesion_fraction: float = 0.7,
     augment: dict | None = None,
     naive: bool = False,
+    exact: bool = False,
 ) -> Patch:
     """Cut one augmented training patch from a case.
 
@@ -179,6 +185,8 @@ def sample_patch(
         Overrides of :data:`AUGMENT_DEFAULTS`; pass ``{}`` for the defaults, ``None`` for none.
     naive : bool, default False
         Also return the label up-sampled to the block (the naive loss).
+    exact : bool, default False
+        Also return the case's exact lesion mask on the block (the exact-label loss term).
     """
     options = {} if augment is None else {**AUGMENT_DEFAULTS, **augment}
     size = np.asarray(patch_size, dtype=int)
@@ -207,5 +215,18 @@ def sample_patch(
     naive_target = naive_valid = None
     if naive:
         naive_target, naive_valid = nearest_label(geometry, label, tuple(size))
+    exact_target = exact_valid = None
+    if exact:
+        exact_target, exact_valid = _exact_block(case, coords.reshape(3, *image_shape)[..., context:context + size[2]])
     return Patch(image.astype(np.float32), pairs, target.astype(np.float32), naive_target, naive_valid,
-                 case.case_id, to_box)
+                 case.case_id, to_box, exact_target, exact_valid)
+
+
+def _exact_block(case: Case, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The exact lesion mask at the output block's voxels (``coords``: 3 x H x W x D box positions)."""
+    shape = coords.shape[1:]
+    if case.lesion_mni is None:
+        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    target = ndimage.map_coordinates(np.asarray(case.lesion_mni, dtype=np.float32), coords.reshape(3, -1), order=1,
+                                     mode="constant", cval=0.0).reshape(shape)
+    return target.astype(np.float32), np.ones(shape, np.float32)
