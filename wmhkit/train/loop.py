@@ -68,7 +68,7 @@ class PatchBatches(torch.utils.data.Dataset):
         step = self.start_step + int(item)
         rng = np.random.default_rng([int(training["seed"]), step])
         naive = training["loss"] == "naive"
-        exact = float(training.get("exact_label_weight", 0.0)) > 0.0
+        exact = float(training["exact_label_weight"]) > 0.0
         picks = rng.choice(len(self.case_dirs), size=int(training["batch_patches"]), p=self.probabilities)
         patches = [
             sample_patch(self._case(int(i)), rng, patch_size=tuple(training["patch_size"]),

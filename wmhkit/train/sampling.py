@@ -227,6 +227,8 @@ def _exact_block(case: Case, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray
     shape = coords.shape[1:]
     if case.lesion_mni is None:
         return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-    target = ndimage.map_coordinates(np.asarray(case.lesion_mni, dtype=np.float32), coords.reshape(3, -1), order=1,
-                                     mode="constant", cval=0.0).reshape(shape)
-    return target.astype(np.float32), np.ones(shape, np.float32)
+    # Read the uint8 mask as it is (memory-mapped): a float copy of the whole volume per patch costs more
+    # than the interpolation itself.
+    target = ndimage.map_coordinates(case.lesion_mni, coords.reshape(3, -1), order=1, mode="constant", cval=0.0,
+                                     output=np.float32).reshape(shape)
+    return target, np.ones(shape, np.float32)
